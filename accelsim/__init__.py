@@ -1,0 +1,32 @@
+"""accelsim: a hardware simulator and design-space explorer for Transformer workloads.
+
+The public API is imported lazily so that ``accelsim --version`` and ``accelsim check``
+start fast and the core never pays for what it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "AccelsimError": "accelsim.errors",
+    "SpecError": "accelsim.errors",
+    "load_spec": "accelsim.spec",
+    "check_paths": "accelsim.check",
+}
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'accelsim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_PUBLIC))
+
+
+__all__ = ["__version__", *_PUBLIC]

@@ -1,0 +1,58 @@
+"""Field types shared by the spec models: quantities with units, bounded counts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from accelsim.units import Quantity, parse_quantity
+
+MAX_COUNT = 2**40
+"""Largest integer accepted for counts and sizes (instances, ranks, layers)."""
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: frozen, unknown keys rejected, docstring per field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False,
+                              use_attribute_docstrings=True)
+
+
+def _quantity(kind: str):
+    def parse(value: object) -> Quantity:
+        if isinstance(value, Quantity):
+            return value
+        return parse_quantity(value, kind)
+
+    return Annotated[Quantity, BeforeValidator(parse),
+                     PlainSerializer(lambda q: q.text or q.value, return_type=object)]
+
+
+Capacity = _quantity("capacity")
+Bandwidth = _quantity("bandwidth")
+Frequency = _quantity("frequency")
+Energy = _quantity("energy")
+AccessEnergy = _quantity("energy per access or bit")
+Power = _quantity("power")
+Time = _quantity("time")
+Throughput = _quantity("throughput")
+
+
+def _strict_int(value: object) -> object:
+    """Reject booleans and floats with a fraction where a whole number is expected."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a whole number")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=MAX_COUNT)]
+"""A positive whole number (instances, sizes, factors)."""
+
+NonNegCount = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=MAX_COUNT)]
+"""A whole number that may be zero."""
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+"""A non-empty identifier-like name."""
