@@ -16,7 +16,7 @@ class SpecModel(BaseModel):
     """Base of every spec model: frozen, unknown keys rejected, docstring per field."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False,
-                              use_attribute_docstrings=True)
+                              validate_default=True, use_attribute_docstrings=True)
 
 
 def _quantity(kind: str):
