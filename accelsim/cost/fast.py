@@ -1,0 +1,173 @@
+"""Pack loop nests into integer arrays, run the numba kernels, unpack the counts.
+
+:func:`count_nests` is the public wrapper around :func:`accelsim.cost.kernels.count_batch`:
+it checks that each nest is valid and within what the kernels support (see the kernels'
+module docstring), packs a batch sharing one problem and one hierarchy, and returns one
+:class:`FastCounts` per nest.  The oracle (:mod:`accelsim.cost.oracle`) is the reference
+these counts must equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from accelsim.cost import kernels
+from accelsim.cost.nest import LoopNest, Problem
+from accelsim.errors import MappingError
+
+ACTION_COLUMNS = ("reads", "fills", "updates", "first_touches")
+
+
+class ProblemArrays(NamedTuple):
+    """A problem as arrays: rank sizes and each tensor dimension's (up to two) ranks."""
+
+    sizes: np.ndarray
+    dim_rank: np.ndarray
+    ndims: np.ndarray
+    read_write: np.ndarray
+
+
+class LevelArrays(NamedTuple):
+    """A hierarchy's network flags, block sizes and energies per access (pJ)."""
+
+    multicast: np.ndarray
+    reduction: np.ndarray
+    block: np.ndarray
+    energy_pj: np.ndarray
+
+
+class NestArrays(NamedTuple):
+    """A batch of mappings: loops (B, K) outer to inner and kept tensors (B, levels, tensors)."""
+
+    rank: np.ndarray
+    factor: np.ndarray
+    level: np.ndarray
+    spatial: np.ndarray
+    keeps: np.ndarray
+
+
+@dataclass(frozen=True)
+class FastCounts:
+    """Kernel output for one nest: totals over instances, as arrays indexed [level, tensor]."""
+
+    counts: np.ndarray
+    """(levels, tensors, 4): reads, fills, updates, first touches."""
+    capacity: np.ndarray
+    instances: np.ndarray
+    energy: np.ndarray
+    """(levels, tensors, 3): pJ of reads, fills, updates."""
+    operations: int
+    steps: int
+    compute_instances: int
+
+
+class UnsupportedNest(MappingError):
+    """A nest the fast kernels cannot count exactly (the oracle still can)."""
+
+
+def encode_problem(problem: Problem) -> ProblemArrays:
+    """Check the projections the kernels support and pack the problem."""
+    ranks = problem.rank_names
+    index = {rank: r for r, rank in enumerate(ranks)}
+    width = max((len(t.dims) for t in problem.tensors), default=1) or 1
+    dim_rank = np.full((len(problem.tensors), width, 2), -1, np.int64)
+    for t, tensor in enumerate(problem.tensors):
+        seen: set[str] = set()
+        for d, dim in enumerate(tensor.dims):
+            terms = [(c, r) for c, r in dim.terms if c != 0]
+            where = f"tensor {tensor.name!r} dimension {d}"
+            if len(terms) > 2 or any(c < 0 for c, _ in terms):
+                raise UnsupportedNest(f"{where}: only one rank, or a sum of two, is supported")
+            if len(terms) == 2 and any(c != 1 for c, _ in terms):
+                raise UnsupportedNest(f"{where}: a sum of ranks needs unit coefficients")
+            if len(terms) == 2 and tensor.read_write:
+                raise UnsupportedNest(f"{where}: an accumulated tensor cannot slide a window")
+            for q, (_, rank) in enumerate(terms):
+                if rank in seen:
+                    raise UnsupportedNest(f"{where}: rank {rank!r} indexes two dimensions")
+                seen.add(rank)
+                dim_rank[t, d, q] = index[rank]
+    return ProblemArrays(
+        sizes=np.array([problem.ranks[r] for r in ranks], np.int64), dim_rank=dim_rank,
+        ndims=np.array([len(t.dims) for t in problem.tensors], np.int64),
+        read_write=np.array([t.read_write for t in problem.tensors], np.bool_))
+
+
+def encode_levels(nest: LoopNest) -> LevelArrays:
+    """Pack the hierarchy's flags, block sizes and energies."""
+    levels = nest.levels
+    return LevelArrays(
+        multicast=np.array([lv.multicast for lv in levels], np.bool_),
+        reduction=np.array([lv.spatial_reduction for lv in levels], np.bool_),
+        block=np.array([lv.block_size for lv in levels], np.int64),
+        energy_pj=np.array([[lv.energy.read, lv.energy.fill, lv.energy.update] for lv in levels],
+                           np.float64))
+
+
+def encode_nests(nests: Sequence[LoopNest], problem: ProblemArrays) -> NestArrays:
+    """Pack the loops of every nest, padding with unit loops (which change no count)."""
+    first = nests[0]
+    ranks = {rank: r for r, rank in enumerate(first.problem.rank_names)}
+    depth = max(len(n.loops) for n in nests) or 1
+    shape = (len(nests), depth)
+    rank = np.zeros(shape, np.int64)
+    factor = np.ones(shape, np.int64)
+    level = np.full(shape, len(first.levels) - 1, np.int64)
+    spatial = np.zeros(shape, np.int64)
+    keeps = np.zeros((len(nests), len(first.levels), len(first.problem.tensors)), np.bool_)
+    for b, nest in enumerate(nests):
+        _check_spatial_windows(nest, problem)
+        for i, loop in enumerate(nest.loops):
+            rank[b, i] = ranks[loop.rank]
+            factor[b, i] = loop.factor
+            level[b, i] = loop.level
+            spatial[b, i] = loop.spatial
+        for lv, level_spec in enumerate(nest.levels):
+            for t, tensor in enumerate(nest.problem.tensors):
+                keeps[b, lv, t] = tensor.name in level_spec.keeps
+    return NestArrays(rank, factor, level, spatial, keeps)
+
+
+def _check_spatial_windows(nest: LoopNest, problem: ProblemArrays) -> None:
+    names = nest.problem.rank_names
+    for loop in nest.loops:
+        if not loop.spatial or loop.factor == 1:
+            continue
+        lv = nest.levels[loop.level]
+        r = names.index(loop.rank)
+        for t, tensor in enumerate(nest.problem.tensors):
+            merges = lv.spatial_reduction if tensor.read_write else lv.multicast
+            windows = [d for d in range(problem.ndims[t]) if problem.dim_rank[t, d, 1] >= 0
+                       and r in problem.dim_rank[t, d]]
+            if merges and windows:
+                raise UnsupportedNest(f"spatial loop over {loop.rank!r} at {lv.name!r} merges "
+                                      f"overlapping windows of {tensor.name!r}")
+
+
+def count_nests(nests: Sequence[LoopNest]) -> list[FastCounts]:
+    """Count a batch of nests sharing one problem and one hierarchy (their loops may differ)."""
+    if not nests:
+        return []
+    first = nests[0]
+    for nest in nests:
+        nest.validate()
+        if nest.problem != first.problem or [lv.name for lv in nest.levels] != list(first.level_names):
+            raise MappingError("a batch must share one problem and one hierarchy")
+    problem = encode_problem(first.problem)
+    levels = encode_levels(first)
+    batch = encode_nests(nests, problem)
+    b, nl, nt = batch.keeps.shape
+    counts = np.zeros((b, nl, nt, 4), np.int64)
+    capacity = np.zeros((b, nl, nt), np.int64)
+    instances = np.zeros((b, nl, nt), np.int64)
+    energy = np.zeros((b, nl, nt, 3), np.float64)
+    compute = np.zeros((b, 3), np.int64)
+    kernels.count_batch(batch.rank, batch.factor, batch.level, batch.spatial, batch.keeps,
+                        problem.sizes, problem.dim_rank, problem.ndims, problem.read_write,
+                        levels.multicast, levels.reduction, levels.block, levels.energy_pj,
+                        counts, capacity, instances, energy, compute)
+    return [FastCounts(counts[i], capacity[i], instances[i], energy[i], int(compute[i, 0]),
+                       int(compute[i, 1]), int(compute[i, 2])) for i in range(b)]
