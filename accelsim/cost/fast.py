@@ -147,6 +147,13 @@ def _check_spatial_windows(nest: LoopNest, problem: ProblemArrays) -> None:
                                       f"overlapping windows of {tensor.name!r}")
 
 
+def perfect_mask(batch: NestArrays, sizes: np.ndarray) -> np.ndarray:
+    """True for nests whose loop factors multiply to exactly each rank's size (no clipping)."""
+    onehot = batch.rank[:, :, None] == np.arange(sizes.shape[0])[None, None, :]
+    cover = np.where(onehot, batch.factor[:, :, None], 1).prod(axis=1)
+    return (cover == sizes[None, :]).all(axis=1)
+
+
 def count_nests(nests: Sequence[LoopNest]) -> list[FastCounts]:
     """Count a batch of nests sharing one problem and one hierarchy (their loops may differ)."""
     if not nests:
@@ -165,9 +172,17 @@ def count_nests(nests: Sequence[LoopNest]) -> list[FastCounts]:
     instances = np.zeros((b, nl, nt), np.int64)
     energy = np.zeros((b, nl, nt, 3), np.float64)
     compute = np.zeros((b, 3), np.int64)
-    kernels.count_batch(batch.rank, batch.factor, batch.level, batch.spatial, batch.keeps,
-                        problem.sizes, problem.dim_rank, problem.ndims, problem.read_write,
-                        levels.multicast, levels.reduction, levels.block, levels.energy_pj,
-                        counts, capacity, instances, energy, compute)
+    perfect = perfect_mask(batch, problem.sizes)
+    for kernel, rows in ((kernels.count_perfect_batch, np.flatnonzero(perfect)),
+                         (kernels.count_walk_batch, np.flatnonzero(~perfect))):
+        if rows.size == 0:
+            continue
+        outs = (counts[rows], capacity[rows], instances[rows], energy[rows], compute[rows])
+        kernel(batch.rank[rows], batch.factor[rows], batch.level[rows], batch.spatial[rows],
+               batch.keeps[rows], problem.sizes, problem.dim_rank, problem.ndims,
+               problem.read_write, levels.multicast, levels.reduction, levels.block,
+               levels.energy_pj, *outs)
+        for full, part in zip((counts, capacity, instances, energy, compute), outs):
+            full[rows] = part
     return [FastCounts(counts[i], capacity[i], instances[i], energy[i], int(compute[i, 0]),
                        int(compute[i, 1]), int(compute[i, 2])) for i in range(b)]

@@ -1,7 +1,8 @@
 """numba kernels that count a batch of loop nests at once; they import only numpy and numba.
 
-Arrays in, arrays out (see :mod:`accelsim.cost.fast` for the packing).  Two exact paths,
-both defined by the oracle's rules (:mod:`accelsim.cost.oracle`):
+Arrays in, arrays out (see :mod:`accelsim.cost.fast` for the packing).  Two exact batch
+kernels, both defined by the oracle's rules (:mod:`accelsim.cost.oracle`), compiled apart so
+that a search over perfect factorizations never pays for the walker's compilation:
 
 * perfect nests (every rank's loop factors multiply to its size): a closed form.  All
   utilized instances do identical work; at each transition of a temporal loop above a
@@ -53,17 +54,6 @@ def _extents(lvl, rank, factor, level, nranks):
 
 
 @njit(cache=True)
-def _is_perfect(rank, factor, sizes):
-    cover = np.ones(sizes.shape[0], np.int64)
-    for i in range(rank.shape[0]):
-        cover[rank[i]] *= factor[i]
-    for r in range(sizes.shape[0]):
-        if cover[r] != sizes[r]:
-            return False
-    return True
-
-
-@njit(cache=True)
 def _relevant(t, r, dim_rank, ndims):
     for d in range(ndims[t]):
         if dim_rank[t, d, 0] == r or dim_rank[t, d, 1] == r:
@@ -83,71 +73,62 @@ def _dim_extent(t, d, ext, dim_rank):
 
 
 @njit(cache=True)
-def _shift(r, i, lvl, rank, factor, level, spatial, w):
-    """How far rank r's tile start moves when temporal loop i (above lvl) advances."""
-    if r < 0:
-        return 0
-    s = w[i] if rank[i] == r else 0
-    for j in range(i + 1, rank.shape[0]):
-        if rank[j] == r and level[j] < lvl and spatial[j] == 0:
-            s -= (factor[j] - 1) * w[j]
-    return s
+def _perfect_entries(t, lvl, rank, factor, level, spatial, w, ext, dim_rank, ndims, rel, suffix):
+    """Elements entering one instance of level lvl over all its steps (perfect nest).
 
-
-@njit(cache=True)
-def _perfect_entries(t, lvl, rank, factor, level, spatial, w, ext, dim_rank, ndims):
-    """Elements entering one instance of level lvl over all its steps (perfect nest)."""
+    Without sliding windows, consecutive tiles are identical or disjoint, so every step up
+    to the innermost relevant temporal loop brings a whole tile.  With windows, one backward
+    pass keeps per rank how far the inner temporal loops have moved the tile (``suffix``),
+    so each loop's transition shift costs O(1) per dimension.
+    """
     box = 1
+    windows = False
     for d in range(ndims[t]):
         box *= _dim_extent(t, d, ext, dim_rank)
+        windows = windows or dim_rank[t, d, 1] >= 0
     if lvl == 0:
         return box
+    if not windows:
+        steps = 1
+        relevant_steps = 1
+        for i in range(rank.shape[0]):
+            if level[i] < lvl and spatial[i] == 0 and factor[i] > 1:
+                steps *= factor[i]
+                if rel[t, rank[i]]:
+                    relevant_steps = steps
+        return box * relevant_steps
+    total = _temporal_above(lvl, factor, level, spatial)
+    suffix[:] = 0
+    inner = 1
     entries = box
-    prefix = 1
-    for i in range(rank.shape[0]):
+    for i in range(rank.shape[0] - 1, -1, -1):
         if level[i] >= lvl or spatial[i] == 1 or factor[i] == 1:
             continue
         overlap = 1
         for d in range(ndims[t]):
-            delta = (_shift(dim_rank[t, d, 0], i, lvl, rank, factor, level, spatial, w)
-                     + _shift(dim_rank[t, d, 1], i, lvl, rank, factor, level, spatial, w))
-            length = _dim_extent(t, d, ext, dim_rank)
-            keep = length - abs(delta)
+            delta = 0
+            for q in range(2):
+                r = dim_rank[t, d, q]
+                if r >= 0:
+                    delta += (w[i] if rank[i] == r else 0) - suffix[r]
+            keep = _dim_extent(t, d, ext, dim_rank) - abs(delta)
             if keep <= 0:
                 overlap = 0
                 break
             overlap *= keep
+        prefix = total // (inner * factor[i])
         entries += prefix * (factor[i] - 1) * (box - overlap)
-        prefix *= factor[i]
+        suffix[rank[i]] += (factor[i] - 1) * w[i]
+        inner *= factor[i]
     return entries
 
 
 @njit(cache=True)
-def _perfect_first(t, lvl, rank, factor, level, spatial, ext, dim_rank, ndims):
-    """Distinct elements one instance of lvl ever holds (single-rank dimensions)."""
-    first = 1
-    for d in range(ndims[t]):
-        r = dim_rank[t, d, 0]
-        if r < 0:
-            continue
-        n = ext[r]
-        for i in range(rank.shape[0]):
-            if rank[i] == r and level[i] < lvl and spatial[i] == 0:
-                n *= factor[i]
-        first *= n
-    return first
-
-
-@njit(cache=True)
-def _served_fanout(t, lvl, child, rank, factor, level, spatial, merge, dim_rank, ndims):
-    """Children of one parent instance whose entries count separately (perfect nest)."""
-    n = 1
-    for j in range(rank.shape[0]):
-        if spatial[j] == 1 and lvl <= level[j] < child:
-            if merge[level[j]] and not _relevant(t, rank[j], dim_rank, ndims):
-                continue
-            n *= factor[j]
-    return n
+def _ceil_div(count, block):
+    """ceil(count / block) for count >= 0, without a division in the common block == 1 case."""
+    if block == 1:
+        return count
+    return (count + block - 1) // block
 
 
 @njit(cache=True)
@@ -169,58 +150,133 @@ def _temporal_above(lvl, factor, level, spatial):
 
 
 @njit(cache=True)
-def _child_of(t, lvl, keeps, nlevels):
-    for c in range(lvl + 1, nlevels):
-        if keeps[c, t]:
-            return c
-    return nlevels
+def _fill_weights(rank, factor, w, running):
+    """w[i] = the step one iteration of loop i adds to its rank's index (backward pass)."""
+    running[:] = 1
+    for i in range(rank.shape[0] - 1, -1, -1):
+        w[i] = running[rank[i]]
+        running[rank[i]] *= factor[i]
+
+
+@njit(cache=True)
+def _fill_extents(rank, factor, level, ext):
+    """ext[lvl, r]: tile extent of rank r at level lvl (ext[levels] is compute: all ones)."""
+    ext[:, :] = 1
+    for lvl in range(ext.shape[0]):
+        for i in range(rank.shape[0]):
+            if level[i] >= lvl:
+                ext[lvl, rank[i]] *= factor[i]
+
+
+@njit(cache=True)
+def _level_tables(t, rank, factor, level, spatial, merge, rel, nlevels, rel_steps, rel_fanout,
+                  counted):
+    """One pass over the loops (sorted by level) for tensor t.
+
+    rel_steps[l]: temporal steps above level l up to the innermost one relevant to t;
+    rel_fanout[l]: product of the spatial factors above l over ranks relevant to t;
+    counted[j]: product of the spatial factors owned by level j whose children count apart
+    (the network does not merge them, or they split t).
+    """
+    steps = 1
+    last = 1
+    fan = 1
+    i = 0
+    k = rank.shape[0]
+    for lvl in range(nlevels + 1):
+        while i < k and level[i] < lvl:
+            f = factor[i]
+            if f > 1:
+                if spatial[i] == 0:
+                    steps *= f
+                    if rel[t, rank[i]]:
+                        last = steps
+                else:
+                    if rel[t, rank[i]]:
+                        fan *= f
+                    if rel[t, rank[i]] or not merge[level[i]]:
+                        counted[level[i]] *= f
+            i += 1
+        rel_steps[lvl] = last
+        rel_fanout[lvl] = fan
 
 
 @njit(cache=True)
 def _perfect(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
-             multicast, reduction, counts, capacity, instances, compute):
-    """Fill the outputs of one perfect nest (per-instance counts x utilized instances)."""
+             multicast, reduction, block, energy_pj, counts, capacity, instances, energy,
+             compute, w, ext, scratch, entries, fanout, rel, tsize, rel_steps, rel_fanout,
+             counted):
+    """Fill the outputs of one perfect nest.
+
+    w, ext, scratch, entries, fanout, rel_steps, rel_fanout, counted are work arrays;
+    rel[t, r] says whether rank r indexes tensor t and tsize[t] is t's element count.
+    """
     nlevels = keeps.shape[0]
-    w = _weights(rank, factor)
+    _fill_weights(rank, factor, w, scratch)
+    _fill_extents(rank, factor, level, ext)
+    steps = _temporal_above(nlevels, factor, level, spatial)
+    for lvl in range(nlevels + 1):
+        fanout[lvl] = _spatial_above(lvl, factor, level, spatial)
     for t in range(keeps.shape[1]):
         merge = reduction if read_write[t] else multicast
+        counted[:] = 1
+        _level_tables(t, rank, factor, level, spatial, merge, rel, nlevels, rel_steps,
+                      rel_fanout, counted)
+        windows = False
+        for d in range(ndims[t]):
+            windows = windows or dim_rank[t, d, 1] >= 0
+        entries[nlevels] = steps
+        for lvl in range(nlevels):
+            if not keeps[lvl, t]:
+                continue
+            if windows:
+                entries[lvl] = _perfect_entries(t, lvl, rank, factor, level, spatial, w,
+                                                ext[lvl], dim_rank, ndims, rel, scratch)
+            else:
+                box = 1
+                for d in range(ndims[t]):
+                    box *= _dim_extent(t, d, ext[lvl], dim_rank)
+                entries[lvl] = box * rel_steps[lvl] if lvl > 0 else box
         backing = True
         for lvl in range(nlevels):
             if not keeps[lvl, t]:
                 continue
-            ext = _extents(lvl, rank, factor, level, sizes.shape[0])
-            n_inst = _spatial_above(lvl, factor, level, spatial)
-            entries = _perfect_entries(t, lvl, rank, factor, level, spatial, w, ext, dim_rank, ndims)
-            child = _child_of(t, lvl, keeps, nlevels)
-            if child == nlevels:
-                child_entries = _temporal_above(nlevels, factor, level, spatial)
+            child = nlevels
+            for c in range(lvl + 1, nlevels):
+                if keeps[c, t]:
+                    child = c
+                    break
+            served = entries[child]
+            for j in range(lvl, child):
+                served *= counted[j]
+            n = fanout[lvl]
+            if read_write[t]:
+                first = tsize[t] // rel_fanout[lvl]
+                reads, updates = served - first, served
+                fills = 0 if backing else entries[lvl] - first
+                counts[lvl, t, FIRST] = first * n
             else:
-                cext = _extents(child, rank, factor, level, sizes.shape[0])
-                child_entries = _perfect_entries(t, child, rank, factor, level, spatial, w, cext,
-                                                 dim_rank, ndims)
-            served = child_entries * _served_fanout(t, lvl, child, rank, factor, level, spatial,
-                                                    merge, dim_rank, ndims)
+                reads, updates = served, 0
+                fills = 0 if backing else entries[lvl]
+            b = block[lvl]
+            counts[lvl, t, READS] = reads * n
+            counts[lvl, t, FILLS] = fills * n
+            counts[lvl, t, UPDATES] = updates * n
+            energy[lvl, t, 0] = n * _ceil_div(reads, b) * energy_pj[lvl, 0]
+            energy[lvl, t, 1] = n * _ceil_div(fills, b) * energy_pj[lvl, 1]
+            energy[lvl, t, 2] = n * _ceil_div(updates, b) * energy_pj[lvl, 2]
             box = 1
             for d in range(ndims[t]):
-                box *= _dim_extent(t, d, ext, dim_rank)
-            if read_write[t]:
-                first = _perfect_first(t, lvl, rank, factor, level, spatial, ext, dim_rank, ndims)
-                counts[lvl, t, UPDATES] = served
-                counts[lvl, t, READS] = served - first
-                counts[lvl, t, FIRST] = first
-                counts[lvl, t, FILLS] = 0 if backing else entries - first
-            else:
-                counts[lvl, t, READS] = served
-                counts[lvl, t, FILLS] = 0 if backing else entries
+                box *= _dim_extent(t, d, ext[lvl], dim_rank)
             capacity[lvl, t] = box
-            instances[lvl, t] = n_inst
+            instances[lvl, t] = n
             backing = False
     ops = 1
     for r in range(sizes.shape[0]):
         ops *= sizes[r]
     compute[0] = ops
-    compute[1] = _temporal_above(nlevels, factor, level, spatial)
-    compute[2] = _spatial_above(nlevels, factor, level, spatial)
+    compute[1] = steps
+    compute[2] = fanout[nlevels]
 
 
 @njit(cache=True)
@@ -500,41 +556,54 @@ def _busy_steps(rank, factor, level, spatial, sizes, nlevels):
     return busy
 
 
+CHUNK = 256
+"""Nests per work item of the parallel loop (work arrays are allocated once per chunk)."""
+
+
 @njit(parallel=True, cache=True)
-def count_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
-                multicast, reduction, block, energy_pj, counts, capacity, instances, energy,
-                compute):
-    """Count a batch of nests: arrays with a leading batch axis; outputs are filled in place.
+def count_perfect_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
+                        multicast, reduction, block, energy_pj, counts, capacity, instances,
+                        energy, compute):
+    """Count a batch of perfectly factorized nests (closed form); outputs filled in place.
 
     rank/factor/level/spatial: (B, K) loops outer to inner; keeps: (B, levels, tensors).
     counts: (B, levels, tensors, 4) totals over instances of reads, fills, updates, first
     touches; capacity, instances: (B, levels, tensors); energy: (B, levels, tensors, 3) pJ
-    of reads, fills, updates; compute: (B, 3) operations, busy steps, utilized instances.
+    of reads, fills, updates (ceil per instance); compute: (B, 3) operations, busy steps,
+    utilized compute instances.
     """
-    for b in prange(rank.shape[0]):
-        if _is_perfect(rank[b], factor[b], sizes):
+    nb = rank.shape[0]
+    nlevels = keeps.shape[1]
+    for chunk in prange((nb + CHUNK - 1) // CHUNK):
+        w = np.empty(rank.shape[1], np.int64)
+        ext = np.empty((nlevels + 1, sizes.shape[0]), np.int64)
+        scratch = np.empty(sizes.shape[0], np.int64)
+        entries = np.empty(nlevels + 1, np.int64)
+        fanout = np.empty(nlevels + 1, np.int64)
+        rel_steps = np.empty(nlevels + 1, np.int64)
+        rel_fanout = np.empty(nlevels + 1, np.int64)
+        counted = np.empty(nlevels, np.int64)
+        rel = np.zeros((keeps.shape[2], sizes.shape[0]), np.bool_)
+        tsize = np.ones(keeps.shape[2], np.int64)
+        for t in range(keeps.shape[2]):
+            for r in range(sizes.shape[0]):
+                rel[t, r] = _relevant(t, r, dim_rank, ndims)
+            for d in range(ndims[t]):
+                if dim_rank[t, d, 0] >= 0 and dim_rank[t, d, 1] < 0:
+                    tsize[t] *= sizes[dim_rank[t, d, 0]]
+        for b in range(chunk * CHUNK, min(nb, (chunk + 1) * CHUNK)):
             _perfect(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, ndims,
-                     read_write, multicast, reduction, counts[b], capacity[b], instances[b],
-                     compute[b])
-            _perfect_energy(keeps[b], instances[b], counts[b], read_write, block, energy_pj,
-                            energy[b])
-        else:
-            _walk(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, ndims,
-                  read_write, multicast, reduction, block, energy_pj, counts[b], capacity[b],
-                  instances[b], energy[b], compute[b])
+                     read_write, multicast, reduction, block, energy_pj, counts[b], capacity[b],
+                     instances[b], energy[b], compute[b], w, ext, scratch, entries, fanout, rel,
+                     tsize, rel_steps, rel_fanout, counted)
 
 
-@njit(cache=True)
-def _perfect_energy(keeps, instances, counts, read_write, block, energy_pj, energy):
-    """Per-instance counts are identical in a perfect nest: energy = n x ceil(c / block) x pJ."""
-    for lvl in range(keeps.shape[0]):
-        for t in range(keeps.shape[1]):
-            n = instances[lvl, t]
-            if not keeps[lvl, t] or n == 0:
-                continue
-            b = block[lvl]
-            for a, col in ((0, READS), (1, FILLS), (2, UPDATES)):
-                per = counts[lvl, t, col]
-                energy[lvl, t, a] = n * ((per + b - 1) // b) * energy_pj[lvl, a]
-                counts[lvl, t, col] = per * n
-            counts[lvl, t, FIRST] *= n
+@njit(parallel=True, cache=True)
+def count_walk_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
+                     multicast, reduction, block, energy_pj, counts, capacity, instances, energy,
+                     compute):
+    """Count a batch of nests of any factorization by walking tiles (same arrays as above)."""
+    for b in prange(rank.shape[0]):
+        _walk(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, ndims,
+              read_write, multicast, reduction, block, energy_pj, counts[b], capacity[b],
+              instances[b], energy[b], compute[b])
