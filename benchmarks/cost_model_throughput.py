@@ -80,7 +80,9 @@ def run(batch, threads: int, repeats: int) -> float:
            np.zeros((n, LEVELS, 3), np.int64), np.zeros((n, LEVELS, 3, 3)),
            np.zeros((n, 3), np.int64))
     flags = (np.array([True, True, True]), np.array([True, True, True]),
-             np.array([4, 1, 1], np.int64), np.array([[64.0, 64, 64], [6, 6, 6], [0.5, .5, .5]]))
+             np.full((LEVELS, 3), 8, np.int64),               # int8 elements...
+             np.array([32, 8, 8], np.int64),                  # ...in 4-word DRAM bursts
+             np.array([[64.0, 64, 64], [6, 6, 6], [0.5, .5, .5]]))
     args = (rank, factor, level, spatial, keeps, SIZES, DIM_RANK, NDIMS, READ_WRITE) + flags + out
     count_batch(*args)                                   # warm (compiled or cached)
     best = float("inf")

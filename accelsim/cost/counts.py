@@ -5,7 +5,9 @@ match it) returns a :class:`Counts`.  Counts are exact integers per level *insta
 per-instance means and energies are derived from them here, so that every counter turns counts
 into energy the same way:
 
-    energy(action) = sum over utilized instances of ceil(count_i / block_size) * pJ_per_access
+    energy(action) = sum over utilized instances of accesses(count_i) * pJ_per_access
+    accesses(n) = ceil(n * element_bits / access_bits)   (= ceil(n / block_size) when a
+                                                          word holds one element)
 
 which is Timeloop/Accelergy's ``ceil(count / block) x energy per access x instances`` whenever
 all utilized instances do the same work.
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-from accelsim.cost.nest import ActionEnergy, Level
+from accelsim.cost.nest import ActionEnergy, Level, Tensor
 
 ACTIONS = ("reads", "fills", "updates", "first_touches", "temporal_reductions")
 
@@ -147,12 +149,14 @@ class Counts:
         return sum(t.energy.total for t in self.tensors.values()) + self.compute.energy
 
 
-def action_energy(per_instance: tuple[ActionCounts, ...], level: Level) -> ActionEnergy:
-    """Energy of each action at ``level``: per instance, ceil(count / block) accesses."""
-    block = level.block_size
+def action_energy(per_instance: tuple[ActionCounts, ...], level: Level,
+                  tensor: Tensor) -> ActionEnergy:
+    """Energy of each action at ``level``: per instance, ceil(count x element bits / access
+    bits) accesses (integer arithmetic, so no rounding error)."""
+    element, access = level.access_bits(tensor)
 
     def charge(action: str, pj: float) -> float:
-        return sum(math.ceil(getattr(c, action) / block) for c in per_instance) * pj
+        return sum(-(-getattr(c, action) * element // access) for c in per_instance) * pj
 
     return ActionEnergy(read=charge("reads", level.energy.read),
                         fill=charge("fills", level.energy.fill),

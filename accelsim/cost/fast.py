@@ -31,11 +31,16 @@ class ProblemArrays(NamedTuple):
 
 
 class LevelArrays(NamedTuple):
-    """A hierarchy's network flags, block sizes and energies per access (pJ)."""
+    """A hierarchy's network flags, access widths and energies per access (pJ).
+
+    An action on n elements costs ceil(n * elem_bits[level, tensor] / access_bits[level])
+    accesses (elem_bits 1 and access_bits = block size when a word holds one element).
+    """
 
     multicast: np.ndarray
     reduction: np.ndarray
-    block: np.ndarray
+    elem_bits: np.ndarray
+    access_bits: np.ndarray
     energy_pj: np.ndarray
 
 
@@ -102,7 +107,10 @@ def encode_levels(nest: LoopNest) -> LevelArrays:
     return LevelArrays(
         multicast=np.array([lv.multicast for lv in levels], np.bool_),
         reduction=np.array([lv.spatial_reduction for lv in levels], np.bool_),
-        block=np.array([lv.block_size for lv in levels], np.int64),
+        elem_bits=np.array([[lv.access_bits(t)[0] for t in nest.problem.tensors] for lv in levels],
+                           np.int64),
+        access_bits=np.array([lv.access_bits(nest.problem.tensors[0])[1] for lv in levels],
+                             np.int64),
         energy_pj=np.array([[lv.energy.read, lv.energy.fill, lv.energy.update] for lv in levels],
                            np.float64))
 
@@ -180,8 +188,8 @@ def count_nests(nests: Sequence[LoopNest]) -> list[FastCounts]:
         outs = (counts[rows], capacity[rows], instances[rows], energy[rows], compute[rows])
         kernel(batch.rank[rows], batch.factor[rows], batch.level[rows], batch.spatial[rows],
                batch.keeps[rows], problem.sizes, problem.dim_rank, problem.ndims,
-               problem.read_write, levels.multicast, levels.reduction, levels.block,
-               levels.energy_pj, *outs)
+               problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
+               levels.access_bits, levels.energy_pj, *outs)
         for full, part in zip((counts, capacity, instances, energy, compute), outs):
             full[rows] = part
     return [FastCounts(counts[i], capacity[i], instances[i], energy[i], int(compute[i, 0]),

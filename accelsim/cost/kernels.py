@@ -124,11 +124,11 @@ def _perfect_entries(t, lvl, rank, factor, level, spatial, w, ext, dim_rank, ndi
 
 
 @njit(cache=True)
-def _ceil_div(count, block):
-    """ceil(count / block) for count >= 0, without a division in the common block == 1 case."""
-    if block == 1:
+def _accesses(count, elem_bits, access_bits):
+    """ceil(count * elem_bits / access_bits) for count >= 0; no division when they are equal."""
+    if elem_bits == access_bits:
         return count
-    return (count + block - 1) // block
+    return (count * elem_bits + access_bits - 1) // access_bits
 
 
 @njit(cache=True)
@@ -203,7 +203,7 @@ def _level_tables(t, rank, factor, level, spatial, merge, rel, nlevels, rel_step
 
 @njit(cache=True)
 def _perfect(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
-             multicast, reduction, block, energy_pj, counts, capacity, instances, energy,
+             multicast, reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
              compute, w, ext, scratch, entries, fanout, rel, tsize, rel_steps, rel_fanout,
              counted):
     """Fill the outputs of one perfect nest.
@@ -258,13 +258,14 @@ def _perfect(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_w
             else:
                 reads, updates = served, 0
                 fills = 0 if backing else entries[lvl]
-            b = block[lvl]
+            eb = elem_bits[lvl, t]
+            ab = access_bits[lvl]
             counts[lvl, t, READS] = reads * n
             counts[lvl, t, FILLS] = fills * n
             counts[lvl, t, UPDATES] = updates * n
-            energy[lvl, t, 0] = n * _ceil_div(reads, b) * energy_pj[lvl, 0]
-            energy[lvl, t, 1] = n * _ceil_div(fills, b) * energy_pj[lvl, 1]
-            energy[lvl, t, 2] = n * _ceil_div(updates, b) * energy_pj[lvl, 2]
+            energy[lvl, t, 0] = n * _accesses(reads, eb, ab) * energy_pj[lvl, 0]
+            energy[lvl, t, 1] = n * _accesses(fills, eb, ab) * energy_pj[lvl, 1]
+            energy[lvl, t, 2] = n * _accesses(updates, eb, ab) * energy_pj[lvl, 2]
             box = 1
             for d in range(ndims[t]):
                 box *= _dim_extent(t, d, ext[lvl], dim_rank)
@@ -470,7 +471,8 @@ def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank,
 
 @njit(cache=True)
 def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write, multicast,
-          reduction, block, energy_pj, counts, capacity, instances, energy, compute):
+          reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
+          compute):
     """Fill the outputs of one nest by walking tiles (exact for partial tiles and idle steps)."""
     nlevels = keeps.shape[0]
     ntensors = keeps.shape[1]
@@ -504,7 +506,7 @@ def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_writ
                     compute[2] = ever.sum()
                 continue
             _finish(t, c, parent < 0, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank,
-                    ndims, read_write[t], entries, ever, served[c, t], block[c], energy_pj[c],
+                    ndims, read_write[t], entries, ever, served[c, t], elem_bits[c, t], access_bits[c], energy_pj[c],
                     counts, energy)
             capacity[c, t] = largest
             instances[c, t] = ever.sum()
@@ -513,7 +515,7 @@ def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_writ
 
 @njit(cache=True)
 def _finish(t, c, backing, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank, ndims,
-            read_write, entries, ever, served, block, energy_pj, counts, energy):
+            read_write, entries, ever, served, eb, ab, energy_pj, counts, energy):
     """Per-instance rules 4-5 and energy (ceil per instance) for one (level, tensor)."""
     for k in range(n_inst):
         if read_write:
@@ -530,9 +532,9 @@ def _finish(t, c, backing, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank
             fills = 0 if backing else entries[k]
         counts[c, t, READS] += reads
         counts[c, t, FILLS] += fills
-        energy[c, t, 0] += ((reads + block - 1) // block) * energy_pj[0]
-        energy[c, t, 1] += ((fills + block - 1) // block) * energy_pj[1]
-        energy[c, t, 2] += ((updates + block - 1) // block) * energy_pj[2]
+        energy[c, t, 0] += _accesses(reads, eb, ab) * energy_pj[0]
+        energy[c, t, 1] += _accesses(fills, eb, ab) * energy_pj[1]
+        energy[c, t, 2] += _accesses(updates, eb, ab) * energy_pj[2]
 
 
 @njit(cache=True)
@@ -562,7 +564,7 @@ CHUNK = 256
 
 @njit(parallel=True, cache=True)
 def count_perfect_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
-                        multicast, reduction, block, energy_pj, counts, capacity, instances,
+                        multicast, reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances,
                         energy, compute):
     """Count a batch of perfectly factorized nests (closed form); outputs filled in place.
 
@@ -593,17 +595,17 @@ def count_perfect_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, nd
                     tsize[t] *= sizes[dim_rank[t, d, 0]]
         for b in range(chunk * CHUNK, min(nb, (chunk + 1) * CHUNK)):
             _perfect(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, ndims,
-                     read_write, multicast, reduction, block, energy_pj, counts[b], capacity[b],
+                     read_write, multicast, reduction, elem_bits, access_bits, energy_pj, counts[b], capacity[b],
                      instances[b], energy[b], compute[b], w, ext, scratch, entries, fanout, rel,
                      tsize, rel_steps, rel_fanout, counted)
 
 
 @njit(parallel=True, cache=True)
 def count_walk_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
-                     multicast, reduction, block, energy_pj, counts, capacity, instances, energy,
+                     multicast, reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
                      compute):
     """Count a batch of nests of any factorization by walking tiles (same arrays as above)."""
     for b in prange(rank.shape[0]):
         _walk(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, ndims,
-              read_write, multicast, reduction, block, energy_pj, counts[b], capacity[b],
+              read_write, multicast, reduction, elem_bits, access_bits, energy_pj, counts[b], capacity[b],
               instances[b], energy[b], compute[b])

@@ -67,8 +67,14 @@ class Tensor:
     """One projection per tensor dimension, outermost first."""
     read_write: bool = False
     """True for an output that is accumulated (partial sums are read, updated and written)."""
-    bytes_per_element: int = 1
-    """Size of one element in bytes (carried for bandwidth models; counts are in elements)."""
+    bytes_per_element: float = 1
+    """Size of one element in bytes (0.5 for int4); counts are in elements, energy in
+    accesses of ``Level.word_bits``-bit words (see :meth:`Level.access_bits`)."""
+
+    @property
+    def bits(self) -> int:
+        """Bits in one element."""
+        return round(self.bytes_per_element * 8)
 
     @property
     def ranks(self) -> frozenset[str]:
@@ -146,13 +152,18 @@ class Level:
     keeps: frozenset[str]
     """The tensors this level stores; every other tensor bypasses it."""
     block_size: int = 1
-    """Words moved per access: an action of ``n`` elements costs ``ceil(n / block_size)``."""
+    """Words moved per access: an action of ``n`` elements costs ``ceil(n / block_size)``
+    accesses when a word holds one element (``word_bits`` 0)."""
     instances: tuple[int, int] = (1, 1)
     """The physical instances as a mesh ``(mesh_x, mesh_y)``."""
     energy: ActionEnergy = field(default_factory=ActionEnergy)
     """Energy per access (pJ) of a read, a fill and an update."""
     capacity: int | None = None
     """Words each instance holds (None: unbounded); one word holds one element."""
+    word_bits: int = 0
+    """Bits in one word; 0 means a word holds exactly one element of any tensor (the Timeloop
+    tutorials' convention).  Otherwise an action on ``n`` elements of ``b`` bits costs
+    ``ceil(n * b / (block_size * word_bits))`` accesses."""
     multicast: bool = False
     """The network below this level delivers one read to several children at once."""
     spatial_reduction: bool = False
@@ -161,6 +172,12 @@ class Level:
     def __post_init__(self) -> None:
         object.__setattr__(self, "keeps", frozenset(self.keeps))
         object.__setattr__(self, "instances", tuple(self.instances))
+
+    def access_bits(self, tensor: "Tensor") -> tuple[int, int]:
+        """(bits of one element, bits of one access) for ``tensor`` at this level."""
+        if self.word_bits == 0:
+            return 1, self.block_size
+        return tensor.bits, self.block_size * self.word_bits
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ Rules, per level L, tensor T that L keeps, instance i
    instances = the instances whose data tile of T is non-empty at some step.
 7. Compute: operations = operation points; steps = compute steps with at least one
    operation (the cycles of an ideal machine); instances = compute instances that operate.
-8. Energy, per action: sum over instances of ceil(count_i / block_size) * pJ per access
+8. Energy, per action: sum over instances of ceil(count_i * element bits / access bits)
+   (ceil(count_i / block_size) when a word holds one element) * pJ per access
    (``counts.action_energy``); compute energy = operations * pJ per operation.
 
 Sliding windows: which overlap is credited
@@ -293,7 +294,7 @@ def _tensor_counts(nest: LoopNest, walks: list[_Walk], residencies: dict, level:
         level=nest.levels[level].name, tensor=tensor.name, per_instance=tuple(per_instance),
         capacity=max(r.largest for r in kept),
         instances=sum(1 for r in kept if r.held_ever),
-        energy=action_energy(tuple(per_instance), nest.levels[level]))
+        energy=action_energy(tuple(per_instance), nest.levels[level], tensor))
 
 
 def _compute_counts(nest: LoopNest, walk: _Walk) -> ComputeCounts:

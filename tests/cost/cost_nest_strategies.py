@@ -79,12 +79,16 @@ def loop_nests(draw) -> LoopNest:
     loops = draw(st.permutations(loops))
     loops = sorted(loops, key=lambda loop: loop.level)   # stable: random order within a level
     assert math.prod(loop.factor for loop in loops) <= MAX_ITERATIONS
+    problem = Problem(problem.ranks, tuple(
+        Tensor(t.name, t.dims, t.read_write, draw(st.sampled_from((0.5, 1, 2, 4))))
+        for t in problem.tensors))
     names = problem.tensor_names
     levels = []
     for i in range(depth):
         keeps = frozenset(names) if i == 0 else frozenset(
             draw(st.lists(st.sampled_from(names), unique=True)))
         levels.append(dict(name=f"L{i}", keeps=keeps, block_size=draw(st.integers(1, 4)),
+                           word_bits=draw(st.sampled_from((0, 0, 4, 8, 16))),
                            energy=ActionEnergy(*(float(draw(st.integers(0, 5)))
                                                  for _ in range(3))),
                            multicast=draw(st.booleans()),

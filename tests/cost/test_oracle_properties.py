@@ -81,7 +81,8 @@ def check_bounds(nest: LoopNest, counts) -> None:
 def check_energy(nest: LoopNest, counts) -> None:
     for (name, _), got in counts.tensors.items():
         level = nest.levels[nest.level_index(name)]
-        reads = sum(math.ceil(c.reads / level.block_size) for c in got.per_instance)
+        element, access = level.access_bits(nest.problem.tensor(got.tensor))
+        reads = sum(math.ceil(c.reads * element / access) for c in got.per_instance)
         assert got.energy.read == reads * level.energy.read
     assert counts.compute.energy == counts.compute.operations * nest.compute.energy_per_op
 
