@@ -41,8 +41,7 @@ def check(paths: tuple[str, ...], quiet: bool) -> None:
         click.echo(str(problem))
     if not quiet:
         bad = sum(1 for r in results if not r.ok) + len(path_problems)
-        click.echo(f"checked {len(results)} file(s): {bad} with problems, {len(problems)} problem(s)",
-                   err=bool(problems))
+        click.echo(f"checked {len(results)} file(s): {bad} with problems, {len(problems)} problem(s)")
     if problems:
         sys.exit(EXIT_BAD_INPUT)
 

@@ -89,7 +89,13 @@ def parse_yaml_bytes(raw: bytes, file: str | None = None) -> Document:
 
 def parse_yaml_text(text: str, file: str | None = None) -> Document:
     """Parse exactly one YAML document with the safe loader."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise SpecError(f"YAML error: character #x{exc.character:04x} at offset {exc.position} "
+                        "is not allowed (special characters are not allowed in YAML)",
+                        file=file, line=line) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -48,6 +48,7 @@ CASES = {
     "unsupported-version": (BASE.replace("version: 1", "version: 7"), ["version", "unsupported version 7"]),
     "top-level-list": ("- kind: hardware\n- version: 1\n", ["expected a YAML mapping", "a list"]),
     "two-documents": (BASE + "\n---\nkind: hardware\n", ["several YAML documents"]),
+    "control-character": ("kind: hardware\nname: \x1f\n", ["YAML error", "special characters"]),
     "bool-for-count": (BASE.replace("word_bits: 32", "word_bits: yes", 1),
                        ["levels[4].word_bits", "not a whole number"]),
     "bad-dtype": (BASE.replace("{int8: 1}", "{int7: 1}"), ["compute[0].throughput", "unknown element type 'int7'"]),

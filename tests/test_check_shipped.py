@@ -11,7 +11,7 @@ def test_shipped_data_checks_clean(run_cli):
 
 
 def test_every_data_folder_ships_yaml():
-    for folder in ("hw_configs", "workloads", "mappings"):
+    for folder in DATA_FOLDERS:
         assert list((ROOT / folder).rglob("*.yaml")), folder
 
 
