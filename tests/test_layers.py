@@ -17,7 +17,7 @@ def test_import_contracts_hold():
 
 
 def test_core_imports_without_torch_or_triton():
-    code = ("import sys, accelsim, accelsim.cli, accelsim.check, accelsim.spec;"
+    code = ("import sys, accelsim, accelsim.cli, accelsim.check, accelsim.spec, accelsim.ir, accelsim.model;"
             "bad = [m for m in ('torch', 'triton') if m in sys.modules];"
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

@@ -63,6 +63,9 @@ class MappingSpec(SpecModel):
     """Loops shared by every Einsum of the group, outer to inner."""
     einsums: dict[Name, list[LevelMapping]] = {}
     """Each group member's own inner loops, below the shared ones."""
+    roles: dict[Name, Literal["input", "weight", "output", "intermediate"]] = {}
+    """Roles of tensors, for hardware levels that keep or bypass by role (e.g. B: weight);
+    by default an Einsum's output is 'output' and what it reads is 'input'."""
 
     @model_validator(mode="after")
     def _one_form(self) -> "MappingSpec":

@@ -1,0 +1,172 @@
+"""Bind an Einsum, a hardware description and a mapping into a :class:`LoopNest`.
+
+The bridge between the IR (what is computed), the architecture (where data can live) and the
+mapping spec (the loop nest the user or a mapper chose).  Every problem a user can cause is
+a :class:`~accelsim.errors.SpecError` that names the mapping file and the field, e.g.
+``mappings/x.yaml: levels[3].spatial[0].factor: 64 instances along x, O_acc has 32``.
+
+Projections are translated for the loop analysis: offsets are dropped (they shift a tile,
+not its size); a blocked index ``c*m1 + m0`` whose inner rank never reaches ``c`` is one
+index split in two, so it becomes two dimensions; guards (``where``) are not modelled:
+guarded-out points are counted as if they moved data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping as TMapping
+
+from accelsim.arch import Architecture
+from accelsim.cost.nest import ActionEnergy, Compute, Level, Loop, LoopNest, Problem, Projection
+from accelsim.cost.nest import Tensor as NestTensor
+from accelsim.dtypes import BYTES_PER_ELEMENT
+from accelsim.errors import SpecError
+from accelsim.ir import Einsum
+from accelsim.spec.mapping import LevelMapping, MappingSpec
+
+
+@dataclass(frozen=True)
+class BoundEinsum:
+    """An Einsum with its rank sizes, element types and tensor roles fixed."""
+
+    einsum: Einsum
+    sizes: TMapping[str, int]
+    dtypes: TMapping[str, str]
+    """Tensor name -> element type."""
+    roles: TMapping[str, str]
+    """Tensor name -> input | weight | output | intermediate."""
+
+    @property
+    def ranks(self) -> dict[str, int]:
+        return self.einsum.space(self.sizes)
+
+    def bytes_per_element(self, tensor: str) -> float:
+        return BYTES_PER_ELEMENT[self.dtypes.get(tensor, "fp32")]
+
+
+def einsum_problem(bound: BoundEinsum) -> Problem:
+    """The loop-analysis problem of an Einsum: its ranks and each tensor's projections."""
+    ranks = bound.ranks
+    tensors = []
+    for access in bound.einsum.accesses(bound.sizes):
+        dims: list[Projection] = []
+        for proj in access.dims:
+            dims.extend(_split_blocked(proj, ranks))
+        read_write = access.mode != "read"
+        tensors.append(NestTensor(access.tensor, tuple(dims), read_write=read_write,
+                                  bytes_per_element=bound.bytes_per_element(access.tensor)))
+    merged: dict[str, NestTensor] = {}
+    for tensor in tensors:       # a tensor both read and written (iterations) is one read-write
+        old = merged.get(tensor.name)
+        merged[tensor.name] = tensor if old is None or tensor.read_write else old
+    return Problem(ranks, tuple(merged.values()))
+
+
+def _split_blocked(proj, ranks: dict[str, int]) -> list[Projection]:
+    terms = [(int(c), r) for c, r in proj.terms if int(c) != 0]
+    if len(terms) == 2:
+        (c0, r0), (c1, r1) = sorted(terms, key=lambda t: -t[0])
+        if c1 == 1 and c0 >= ranks[r1] and c0 > 1:
+            return [Projection(((1, r0),)), Projection(((1, r1),))]
+    return [Projection(tuple(terms))]
+
+
+def _resolve_rank(name: str, ranks: dict[str, int], where: str, file: str | None) -> str:
+    for rank in ranks:
+        if rank == name or rank.lower() == name.lower():
+            return rank
+    raise SpecError(f"unknown rank {name!r}; the Einsum's ranks are {', '.join(ranks)}",
+                    file=file, path=where)
+
+
+def _level_loops(levels: list[LevelMapping], arch: Architecture, ranks: dict[str, int],
+                 file: str | None, prefix: str) -> list[Loop]:
+    loops: list[Loop] = []
+    last = -1
+    for i, lm in enumerate(levels):
+        where = f"{prefix}[{i}]"
+        try:
+            index = arch.level_index(lm.level)
+        except SpecError as exc:
+            raise SpecError(exc.message, file=file, path=f"{where}.level") from None
+        if index < last:
+            raise SpecError(f"level {lm.level!r} is listed after an inner level; list levels "
+                            "outer to inner", file=file, path=f"{where}.level")
+        last = index
+        for j, tl in enumerate(lm.temporal):
+            rank = _resolve_rank(tl.rank, ranks, f"{where}.temporal[{j}].rank", file)
+            loops.append(Loop(rank, tl.factor, index))
+        for j, sl in enumerate(lm.spatial):
+            rank = _resolve_rank(sl.rank, ranks, f"{where}.spatial[{j}].rank", file)
+            loops.append(Loop(rank, sl.factor, index, spatial=True, axis=sl.axis))
+    return loops
+
+
+def _kept(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec, problem: Problem,
+          file: str | None, prefix: str, levels: list[LevelMapping]) -> list[frozenset[str]]:
+    names = problem.tensor_names
+    chosen = {arch.level_index(lm.level): (i, lm.keep) for i, lm in enumerate(levels)
+              if lm.keep is not None}
+    keeps = []
+    for index, level in enumerate(arch.levels):
+        allowed = {t for t in names if index == 0 or level.may_keep(t, bound.roles.get(t, "input"))}
+        if index in chosen:
+            i, wanted = chosen[index]
+            for t in wanted:
+                if t not in names:
+                    raise SpecError(f"unknown tensor {t!r}; the Einsum touches {', '.join(names)}",
+                                    file=file, path=f"{prefix}[{i}].keep")
+                if t not in allowed:
+                    raise SpecError(f"level {level.name!r} cannot keep {t!r} (the hardware "
+                                    "bypasses it there)", file=file, path=f"{prefix}[{i}].keep")
+            allowed = set(wanted) if index > 0 else allowed
+        keeps.append(frozenset(allowed))
+    return keeps
+
+
+def build_nest(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec,
+               file: str | None = None) -> LoopNest:
+    """The loop nest of a single-Einsum mapping; checks names, order, coverage and fan-out."""
+    if mapping.einsum is None:
+        raise SpecError("is a fused-group mapping; build each member's nest with "
+                        "build_group_nests", file=file, path="group")
+    problem = einsum_problem(bound)
+    loops = _level_loops(mapping.levels, arch, problem.ranks, file, "levels")
+    keeps = _kept(bound, arch, mapping, problem, file, "levels", mapping.levels)
+    return _assemble(problem, arch, keeps, loops, file)
+
+
+def _assemble(problem: Problem, arch: Architecture, keeps: list[frozenset[str]],
+              loops: list[Loop], file: str | None) -> LoopNest:
+    levels = tuple(
+        Level(name=lv.name, keeps=keeps[i], block_size=lv.block_words, word_bits=lv.word_bits,
+              instances=lv.instances,
+              energy=ActionEnergy(lv.read_pj or 0.0, lv.fill_pj or 0.0, lv.update_pj or 0.0),
+              multicast=lv.multicast, spatial_reduction=lv.spatial_reduction)
+        for i, lv in enumerate(arch.levels))
+    mac = arch.unit_for("mac") or arch.compute[0]
+    nest = LoopNest(problem, levels, Compute(mac.name, instances=mac.instances), tuple(loops))
+    _check_coverage(nest, file)
+    _check_fanout(nest, file)
+    return nest
+
+
+def _check_coverage(nest: LoopNest, file: str | None) -> None:
+    for rank, size in nest.problem.ranks.items():
+        covered = 1
+        for loop in nest.loops:
+            if loop.rank == rank:
+                covered *= loop.factor
+        if covered < size:
+            raise SpecError(f"the loop factors of rank {rank!r} multiply to {covered}, which does "
+                            f"not cover its size {size}", file=file, path="levels")
+
+
+def _check_fanout(nest: LoopNest, file: str | None) -> None:
+    targets = [(lv.name, lv.instances) for lv in nest.levels[1:]]
+    targets.append((nest.compute.name, nest.compute.instances))
+    for index, (name, (mesh_x, mesh_y)) in enumerate(targets, start=1):
+        used = nest.fanout(index)
+        if used["x"] > mesh_x or used["y"] > mesh_y:
+            raise SpecError(f"spatial loops above {name!r} use {used['x']}x{used['y']} instances "
+                            f"(x by y) but it has {mesh_x}x{mesh_y}", file=file, path="levels")

@@ -1,0 +1,230 @@
+"""The model: access counts of a loop nest -> traffic, energy, cycles and a report.
+
+``evaluate(bound_einsum, architecture, mapping_spec)`` is the public entry point.  It builds
+the loop nest (:mod:`accelsim.mapping`), runs the cheap capacity pre-check, counts accesses
+with the numba kernel (:mod:`accelsim.cost.fast`), and turns the counts into:
+
+* energy: for each level, tensor and action, ceil(count / block) x pJ per access (summed per
+  instance), plus operations x pJ per operation by class, plus leakage x cycles.  Levels or
+  units without a published energy figure are listed in ``report.energy_missing`` and left
+  out of the total instead of being counted as zero.
+* cycles: per level, the bytes one instance moves divided by its bandwidth (one shared port
+  when the spec gives only a read bandwidth; separate read and write ports when it gives
+  both); per compute unit, the operations it executes divided by its throughput, stretched by
+  spatial under-use (busy steps of the mapping, not operations / instances).  Levels that
+  double-buffer overlap their transfers with compute, so cycles = the largest of the terms;
+  a level that cannot (double_buffer: false, or tiles that fit once but not twice) adds its
+  transfer cycles to compute.  The largest term is the bottleneck.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from accelsim.arch import Architecture, ComputeUnit
+from accelsim.cost.fast import count_nests
+from accelsim.errors import CapacityError, SpecError
+from accelsim.mapping import BoundEinsum, build_nest
+from accelsim.spec.mapping import MappingSpec
+
+IR_TO_UNIT = {"mac": "mac", "mul": "elementwise", "add": "add", "max": "max", "exp": "exp",
+              "divide": "divide", "other": "elementwise"}
+"""IR operation class -> the hardware unit class that executes it."""
+
+
+@dataclass(frozen=True)
+class TensorTraffic:
+    """What one level did with one tensor (totals over instances)."""
+
+    level: str
+    tensor: str
+    reads: int
+    fills: int
+    updates: int
+    first_touches: int
+    bytes: float
+    """(reads + fills + updates) x bytes per element."""
+    tile_elements: int
+    instances: int
+    energy_pj: float | None
+
+
+@dataclass(frozen=True)
+class LevelUse:
+    """One level's totals: bytes, transfer cycles per instance, tile footprint, energy."""
+
+    name: str
+    read_bytes: float
+    write_bytes: float
+    cycles: float
+    tile_bytes: float
+    capacity_bytes: float
+    double_buffered: bool
+    energy_pj: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """The evaluation of one Einsum on one machine under one mapping."""
+
+    einsum: str
+    hardware: str
+    mapping: str
+    tensors: tuple[TensorTraffic, ...]
+    levels: tuple[LevelUse, ...]
+    ops: dict[str, int]
+    compute_cycles: dict[str, float]
+    """Cycles per compute unit."""
+    cycles: float
+    latency_s: float
+    energy_pj: float
+    energy_breakdown: dict[str, float]
+    energy_missing: tuple[str, ...]
+    utilization: float
+    """Operations of the main unit / (its instances x its busy cycles x throughput)."""
+    bottleneck: str
+    offchip_bytes: float
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """A JSON-serializable dict (numbers are plain ints and floats)."""
+        out = asdict(self)
+        out["tensors"] = [asdict(t) for t in self.tensors]
+        out["levels"] = [asdict(lv) for lv in self.levels]
+        return out
+
+
+def evaluate(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec,
+             file: str | None = None) -> Report:
+    """Evaluate one Einsum under a single-Einsum mapping (see the module docstring)."""
+    nest = build_nest(bound, arch, mapping, file)
+    fast = count_nests([nest])[0]
+    names = nest.problem.tensor_names
+    traffic = []
+    for lv, level in enumerate(arch.levels):
+        for t, name in enumerate(names):
+            if name not in nest.levels[lv].keeps:
+                continue
+            reads, fills, updates, first = (int(x) for x in fast.counts[lv, t])
+            traffic.append(TensorTraffic(
+                level=level.name, tensor=name, reads=reads, fills=fills, updates=updates,
+                first_touches=first, bytes=(reads + fills + updates) * bound.bytes_per_element(name),
+                tile_elements=int(fast.capacity[lv, t]), instances=int(fast.instances[lv, t]),
+                energy_pj=float(fast.energy[lv, t].sum()) if level.has_energy else None))
+    levels = tuple(_level_use(arch, lv, traffic, bound, file) for lv in range(len(arch.levels)))
+    ops = bound.einsum.op_counts(bound.sizes).as_dict()
+    unit_cycles, utilization, main = _compute_cycles(arch, bound, ops, fast)
+    return _finish(bound, arch, mapping, tuple(traffic), levels, ops, unit_cycles, utilization,
+                   main)
+
+
+def _level_use(arch: Architecture, lv: int, traffic: list[TensorTraffic], bound: BoundEinsum,
+               file: str | None) -> LevelUse:
+    level = arch.levels[lv]
+    rows = [t for t in traffic if t.level == level.name]
+    read_b = sum(t.reads * bound.bytes_per_element(t.tensor) for t in rows)
+    write_b = sum((t.fills + t.updates) * bound.bytes_per_element(t.tensor) for t in rows)
+    per_read = sum(t.reads * bound.bytes_per_element(t.tensor) / max(t.instances, 1) for t in rows)
+    per_write = sum((t.fills + t.updates) * bound.bytes_per_element(t.tensor) / max(t.instances, 1)
+                    for t in rows)
+    if level.write_bytes_per_cycle == level.read_bytes_per_cycle:
+        cycles = (per_read + per_write) / level.read_bytes_per_cycle
+    else:
+        cycles = max(per_read / level.read_bytes_per_cycle, per_write / level.write_bytes_per_cycle)
+    tile = sum(t.tile_elements * bound.bytes_per_element(t.tensor) for t in rows)
+    if lv > 0 and tile > level.capacity_bytes:
+        detail = ", ".join(f"{t.tensor} {t.tile_elements * bound.bytes_per_element(t.tensor):g} B"
+                           for t in rows)
+        raise CapacityError(f"{file + ': ' if file else ''}tiles at level {level.name!r} need "
+                            f"{tile:g} bytes ({detail}) but one instance holds "
+                            f"{level.capacity_bytes:g} bytes")
+    energy = None
+    if level.has_energy:
+        energy = sum(t.energy_pj or 0.0 for t in rows)
+    return LevelUse(name=level.name, read_bytes=read_b, write_bytes=write_b, cycles=cycles,
+                    tile_bytes=tile, capacity_bytes=level.capacity_bytes,
+                    double_buffered=level.double_buffer and 2 * tile <= level.capacity_bytes,
+                    energy_pj=energy)
+
+
+def _unit_for(arch: Architecture, ir_class: str) -> ComputeUnit:
+    unit = arch.unit_for(IR_TO_UNIT[ir_class]) or arch.unit_for("mac")
+    if unit is None:
+        raise SpecError(f"no compute unit of {arch.name} executes {ir_class!r} operations",
+                        file=arch.file, path="compute")
+    return unit
+
+
+def _throughput(unit: ComputeUnit, dtype: str, arch: Architecture) -> float:
+    if dtype in unit.ops_per_cycle:
+        return unit.ops_per_cycle[dtype]
+    raise SpecError(f"compute unit {unit.name!r} has no throughput for {dtype}; it lists "
+                    f"{', '.join(unit.ops_per_cycle)}", file=arch.file, path="compute")
+
+
+def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int], fast):
+    """Cycles per unit; the main unit's time follows the mapping's busy steps."""
+    dtype = next((bound.dtypes.get(t, "fp32") for t in bound.einsum.inputs), "fp32")
+    main_class = "mac" if ops.get("mac") else max(ops, key=lambda c: ops[c])
+    main = _unit_for(arch, main_class)
+    total_ops = max(sum(ops.values()), 1)
+    cycles: dict[str, float] = {}
+    for cls, n in ops.items():
+        if n == 0:
+            continue
+        unit = _unit_for(arch, cls)
+        rate = _throughput(unit, dtype if dtype in unit.ops_per_cycle else
+                           next(iter(unit.ops_per_cycle)), arch)
+        cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
+        if unit is main:
+            # the mapping spreads every operation of the Einsum over the main unit's instances
+            busy = fast.steps * (n / total_ops) if fast.operations else 0.0
+            cycles[unit.name] = cycles.get(unit.name, 0.0) + busy * cost / rate
+        else:
+            cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (rate * unit.count)
+    peak = main.count * _throughput(main, dtype if dtype in main.ops_per_cycle else
+                                    next(iter(main.ops_per_cycle)), arch)
+    main_cycles = cycles.get(main.name, 0.0)
+    used = sum(n for c, n in ops.items() if _unit_for(arch, c) is main)
+    utilization = used / (main_cycles * peak) if main_cycles else 0.0
+    return cycles, utilization, main
+
+
+def _finish(bound, arch, mapping, traffic, levels, ops, unit_cycles, utilization, main) -> Report:
+    compute = max(unit_cycles.values(), default=0.0)
+    exposed = sum(lv.cycles for lv in levels if not lv.double_buffered and lv.cycles > 0
+                  and lv.name != arch.levels[0].name)
+    terms = {"compute": compute + exposed}
+    terms.update({lv.name: lv.cycles for lv in levels if lv.double_buffered or lv.name == arch.levels[0].name})
+    bottleneck = max(terms, key=lambda k: terms[k])
+    cycles = terms[bottleneck]
+    breakdown: dict[str, float] = {}
+    missing = []
+    for lv in levels:
+        if lv.energy_pj is None:
+            if lv.read_bytes or lv.write_bytes:
+                missing.append(lv.name)
+        else:
+            breakdown[lv.name] = lv.energy_pj
+    compute_pj = 0.0
+    for cls, n in ops.items():
+        unit = _unit_for(arch, cls)
+        pj = unit.energy_pj.get(IR_TO_UNIT[cls])
+        if n and pj is None:
+            missing.append(f"{unit.name}:{cls}")
+        compute_pj += n * (pj or 0.0)
+    breakdown["compute"] = compute_pj
+    breakdown["leakage"] = arch.leakage_pj_per_cycle * cycles
+    notes = tuple(f"{lv.name}: tiles ({lv.tile_bytes:g} B) fit once but not twice: no double "
+                  "buffering, transfers add to compute" for lv in levels
+                  if arch.levels[[a.name for a in arch.levels].index(lv.name)].double_buffer
+                  and not lv.double_buffered and lv.cycles > 0 and lv.name != arch.levels[0].name)
+    return Report(
+        einsum=bound.einsum.name, hardware=arch.name, mapping=mapping.name, tensors=traffic,
+        levels=levels, ops={k: int(v) for k, v in ops.items() if v}, compute_cycles=unit_cycles,
+        cycles=cycles, latency_s=cycles / arch.clock_hz + arch.launch_overhead_s,
+        energy_pj=sum(breakdown.values()), energy_breakdown=breakdown,
+        energy_missing=tuple(dict.fromkeys(missing)), utilization=utilization,
+        bottleneck=bottleneck, offchip_bytes=levels[0].read_bytes + levels[0].write_bytes,
+        notes=notes)
