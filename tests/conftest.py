@@ -1,15 +1,14 @@
-"""Shared fixtures: the repository root and an in-process CLI runner."""
+"""Shared fixtures: an in-process CLI runner.
+
+Test modules compute their own paths: several test folders have a conftest.py, so
+``from conftest import ...`` would be ambiguous."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path  # noqa: F401  (used in annotations)
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA_FOLDERS = ("hw_configs", "workloads", "einsum_cascades", "mappings")
-
 
 @pytest.fixture
 def run_cli(capsys):

@@ -6,12 +6,14 @@ replaces the file) so that exactly one thing is wrong.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = (ROOT / "hw_configs" / "shared-ws-32x32.yaml").read_text()
 

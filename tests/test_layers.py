@@ -1,9 +1,11 @@
 """The import direction of the pipeline stages, held by import-linter contracts."""
 
+from pathlib import Path
+
 import subprocess
 import sys
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_import_contracts_hold():

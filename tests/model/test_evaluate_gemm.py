@@ -9,6 +9,8 @@ Energies from the preset: DRAM 10 pJ/bit, MAC 0.2 pJ.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
@@ -20,7 +22,7 @@ from accelsim.mapping import BoundEinsum
 from accelsim.model import evaluate
 from accelsim.spec import load_spec
 from accelsim.spec.mapping import MappingSpec
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]
 
 HW = ROOT / "hw_configs" / "shared-ws-32x32.yaml"
 MAPPING = ROOT / "mappings" / "gemm-ws-32x32.yaml"
