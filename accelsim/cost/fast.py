@@ -26,6 +26,8 @@ class ProblemArrays(NamedTuple):
 
     sizes: np.ndarray
     dim_rank: np.ndarray
+    dim_div: np.ndarray
+    """Block divisor per dimension (1: plain index; B: the index is rank // B)."""
     ndims: np.ndarray
     read_write: np.ndarray
 
@@ -79,6 +81,7 @@ def encode_problem(problem: Problem) -> ProblemArrays:
     index = {rank: r for r, rank in enumerate(ranks)}
     width = max((len(t.dims) for t in problem.tensors), default=1) or 1
     dim_rank = np.full((len(problem.tensors), width, 2), -1, np.int64)
+    dim_div = np.ones((len(problem.tensors), width), np.int64)
     for t, tensor in enumerate(problem.tensors):
         seen: set[str] = set()
         for d, dim in enumerate(tensor.dims):
@@ -90,6 +93,10 @@ def encode_problem(problem: Problem) -> ProblemArrays:
                 raise UnsupportedNest(f"{where}: a sum of ranks needs unit coefficients")
             if len(terms) == 2 and tensor.read_write:
                 raise UnsupportedNest(f"{where}: an accumulated tensor cannot slide a window")
+            if dim.divisor != 1 and (len(terms) != 1 or terms[0][0] != 1 or dim.divisor < 1):
+                raise UnsupportedNest(f"{where}: a block index must be one rank divided by a "
+                                      "positive block size")
+            dim_div[t, d] = dim.divisor
             for q, (_, rank) in enumerate(terms):
                 if rank in seen:
                     raise UnsupportedNest(f"{where}: rank {rank!r} indexes two dimensions")
@@ -97,6 +104,7 @@ def encode_problem(problem: Problem) -> ProblemArrays:
                 dim_rank[t, d, q] = index[rank]
     return ProblemArrays(
         sizes=np.array([problem.ranks[r] for r in ranks], np.int64), dim_rank=dim_rank,
+        dim_div=dim_div,
         ndims=np.array([len(t.dims) for t in problem.tensors], np.int64),
         read_write=np.array([t.read_write for t in problem.tensors], np.bool_))
 
@@ -148,11 +156,12 @@ def _check_spatial_windows(nest: LoopNest, problem: ProblemArrays) -> None:
         r = names.index(loop.rank)
         for t, tensor in enumerate(nest.problem.tensors):
             merges = lv.spatial_reduction if tensor.read_write else lv.multicast
-            windows = [d for d in range(problem.ndims[t]) if problem.dim_rank[t, d, 1] >= 0
-                       and r in problem.dim_rank[t, d]]
-            if merges and windows:
+            shared = [d for d in range(problem.ndims[t]) if r in problem.dim_rank[t, d]
+                      and (problem.dim_rank[t, d, 1] >= 0 or problem.dim_div[t, d] > 1)]
+            if merges and shared:
                 raise UnsupportedNest(f"spatial loop over {loop.rank!r} at {lv.name!r} merges "
-                                      f"overlapping windows of {tensor.name!r}")
+                                      f"instances whose tiles of {tensor.name!r} may overlap "
+                                      "(a sliding window or a block index)")
 
 
 def perfect_mask(batch: NestArrays, sizes: np.ndarray) -> np.ndarray:
@@ -180,14 +189,15 @@ def count_nests(nests: Sequence[LoopNest]) -> list[FastCounts]:
     instances = np.zeros((b, nl, nt), np.int64)
     energy = np.zeros((b, nl, nt, 3), np.float64)
     compute = np.zeros((b, 3), np.int64)
-    perfect = perfect_mask(batch, problem.sizes)
+    perfect = perfect_mask(batch, problem.sizes) & bool((problem.dim_div == 1).all())
     for kernel, rows in ((kernels.count_perfect_batch, np.flatnonzero(perfect)),
                          (kernels.count_walk_batch, np.flatnonzero(~perfect))):
         if rows.size == 0:
             continue
         outs = (counts[rows], capacity[rows], instances[rows], energy[rows], compute[rows])
+        blocks = (problem.dim_div,) if kernel is kernels.count_walk_batch else ()
         kernel(batch.rank[rows], batch.factor[rows], batch.level[rows], batch.spatial[rows],
-               batch.keeps[rows], problem.sizes, problem.dim_rank, problem.ndims,
+               batch.keeps[rows], problem.sizes, problem.dim_rank, *blocks, problem.ndims,
                problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
                levels.access_bits, levels.energy_pj, *outs)
         for full, part in zip((counts, capacity, instances, energy, compute), outs):

@@ -13,7 +13,8 @@ that a search over perfect factorizations never pays for the walker's compilatio
   not of elements.
 
 Supported projections: a tensor dimension is a constant, one rank with a positive
-coefficient, or a sum of two ranks with unit coefficients (a sliding window); each rank
+coefficient, one rank divided by a block size (``m // B``, walker only), or a sum of two
+ranks with unit coefficients (a sliding window); each rank
 indexes at most one dimension of a tensor; accumulated (read-write) tensors have no
 sliding-window dimension; a spatial loop whose network merges (multicast or spatial
 reduction) does not run over a rank of a tensor's sliding-window dimension.  The wrapper
@@ -291,7 +292,7 @@ def _starts(code, loops, factor, rank, w, out):
 
 
 @njit(cache=True)
-def _box(t, start, ext, sizes, dim_rank, ndims, lo, hi):
+def _box(t, start, ext, sizes, dim_rank, dim_div, ndims, lo, hi):
     """The data tile of tensor t for rank starts ``start`` (clipped), as intervals lo/hi."""
     for d in range(ndims[t]):
         r0 = dim_rank[t, d, 0]
@@ -300,8 +301,9 @@ def _box(t, start, ext, sizes, dim_rank, ndims, lo, hi):
             lo[d] = 0
             hi[d] = 1
         elif r1 < 0:
-            lo[d] = start[r0]
-            hi[d] = min(start[r0] + ext[r0], sizes[r0])
+            q = dim_div[t, d]
+            lo[d] = start[r0] // q
+            hi[d] = (min(start[r0] + ext[r0], sizes[r0]) - 1) // q + 1
         else:
             lo[d] = start[r0] + start[r1]
             hi[d] = min(start[r0] + ext[r0], sizes[r0]) + min(start[r1] + ext[r1], sizes[r1]) - 1
@@ -355,8 +357,12 @@ def _canonical(k, sa, factor, rank, merged_irrelevant):
 
 
 @njit(cache=True)
-def _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank, ndims):
-    """Distinct elements instance k of level c ever holds (single-rank dimensions)."""
+def _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div, ndims):
+    """Distinct elements instance k of level c ever holds (single-rank dimensions).
+
+    The non-idle steps are every combination of each rank's valid digits, so the elements
+    ever held are the product over dimensions of the values each dimension's rank covers.
+    """
     first = 1
     base = np.zeros(sizes.shape[0], np.int64)
     _starts(k, sa, factor, rank, w, base)
@@ -364,20 +370,23 @@ def _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank, ndims):
         r = dim_rank[t, d, 0]
         if r < 0:
             continue
+        q = dim_div[t, d]
         own = np.array([i for i in ta if rank[i] == r], np.int64)
-        total = 0
+        marks = np.zeros(sizes[r] // q + 1, np.bool_)
         tmp = np.zeros(sizes.shape[0], np.int64)
         for code in range(_prod(own, factor)):
             tmp[:] = 0
             _starts(code, own, factor, rank, w, tmp)
-            s = base[r] + tmp[r]
-            total += max(0, min(s + ext[r], sizes[r]) - s)
-        first *= total
+            lo = base[r] + tmp[r]
+            hi = min(lo + ext[r], sizes[r])
+            if lo < hi:
+                marks[lo // q:(hi - 1) // q + 1] = True
+        first *= marks.sum()
     return first
 
 
 @njit(cache=True)
-def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank, ndims,
+def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank, dim_div, ndims,
                  merge, entries, ever, served):
     """Walk level c (c == number of levels: compute) for tensor t.
 
@@ -428,7 +437,7 @@ def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank,
                     active = False
             if not active:
                 continue
-            _box(t, start, ext, sizes, dim_rank, ndims, lo, hi)
+            _box(t, start, ext, sizes, dim_rank, dim_div, ndims, lo, hi)
             size = _size(lo, hi, ndims[t])
             had = has_held[k]
             if parent >= 0:
@@ -470,7 +479,7 @@ def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank,
 
 
 @njit(cache=True)
-def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write, multicast,
+def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, dim_div, ndims, read_write, multicast,
           reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
           compute):
     """Fill the outputs of one nest by walking tiles (exact for partial tiles and idle steps)."""
@@ -499,13 +508,13 @@ def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_writ
             ever = np.zeros(n_inst, np.bool_)
             sink = served[parent, t] if parent >= 0 else served[0, t]
             largest = _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes,
-                                   dim_rank, ndims, merge, entries, ever, sink)
+                                   dim_rank, dim_div, ndims, merge, entries, ever, sink)
             if c == nlevels:
                 if t == 0:
                     compute[0] = entries.sum()
                     compute[2] = ever.sum()
                 continue
-            _finish(t, c, parent < 0, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank,
+            _finish(t, c, parent < 0, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div,
                     ndims, read_write[t], entries, ever, served[c, t], elem_bits[c, t], access_bits[c], energy_pj[c],
                     counts, energy)
             capacity[c, t] = largest
@@ -514,12 +523,12 @@ def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_writ
 
 
 @njit(cache=True)
-def _finish(t, c, backing, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank, ndims,
+def _finish(t, c, backing, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div, ndims,
             read_write, entries, ever, served, eb, ab, energy_pj, counts, energy):
     """Per-instance rules 4-5 and energy (ceil per instance) for one (level, tensor)."""
     for k in range(n_inst):
         if read_write:
-            first = _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank,
+            first = _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div,
                            ndims) if ever[k] else 0
             updates = served[k]
             reads = updates - first
@@ -601,11 +610,12 @@ def count_perfect_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, nd
 
 
 @njit(parallel=True, cache=True)
-def count_walk_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_write,
+def count_walk_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, dim_div, ndims,
+                     read_write,
                      multicast, reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
                      compute):
     """Count a batch of nests of any factorization by walking tiles (same arrays as above)."""
     for b in prange(rank.shape[0]):
-        _walk(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, ndims,
+        _walk(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, dim_div, ndims,
               read_write, multicast, reduction, elem_bits, access_bits, energy_pj, counts[b], capacity[b],
               instances[b], energy[b], compute[b])

@@ -41,6 +41,9 @@ class Projection:
     """The (coefficient, rank name) pairs; ``((1, 'R'), (1, 'P'))`` is the index ``R + P``."""
     offset: int = 0
     """A constant added to the index."""
+    divisor: int = 1
+    """The index is divided (rounding down) by this: a block index ``m // B`` of a split rank
+    (tensors that hold one value per block of ``B`` consecutive ``m``)."""
 
     @classmethod
     def sum_of(cls, *ranks: str, offset: int = 0) -> "Projection":
@@ -54,7 +57,8 @@ class Projection:
 
     def index(self, point: Mapping[str, int]) -> int:
         """This dimension's coordinate at an operation ``point`` (rank name -> index)."""
-        return self.offset + sum(coefficient * point[rank] for coefficient, rank in self.terms)
+        value = self.offset + sum(coefficient * point[rank] for coefficient, rank in self.terms)
+        return value // self.divisor if self.divisor != 1 else value
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,22 @@ def batched(b: int, m: int, n: int, k: int) -> Problem:
         Tensor("Z", (dim("B"), dim("M"), dim("N")), read_write=True)))
 
 
+def blocked(m: int, n: int, block: int) -> Problem:
+    """A split rank: X is indexed by m, Y and the accumulated Z by the block index m // B
+    (per-block statistics such as FlashAttention's block row max)."""
+    dim = Projection.sum_of
+    per_block = Projection(((1, "M"),), 0, block)
+    return Problem({"M": m, "N": n}, (
+        Tensor("X", (dim("M"), dim("N"))), Tensor("Y", (per_block,)),
+        Tensor("Z", (per_block, dim("N")), read_write=True)))
+
+
 @st.composite
 def problems(draw) -> Problem:
     size = st.integers(1, 6)
-    family = draw(st.integers(0, 2))
+    family = draw(st.integers(0, 3))
+    if family == 3:
+        return blocked(draw(st.integers(1, 9)), draw(size), draw(st.integers(2, 3)))
     if family == 0:
         return gemm(draw(size), draw(size), draw(size))
     if family == 1:
