@@ -102,26 +102,50 @@ def _level_loops(levels: list[LevelMapping], arch: Architecture, ranks: dict[str
     return loops
 
 
-def _kept(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec, problem: Problem,
-          file: str | None, prefix: str, levels: list[LevelMapping]) -> list[frozenset[str]]:
+def _kept(problem: Problem, arch: Architecture, roles: TMapping[str, str],
+          keep_lists: dict[int, tuple[str, list[str]]], file: str | None,
+          internal: frozenset[str] = frozenset(), branch: int = 0) -> list[frozenset[str]]:
+    """Tensors each level keeps: what the hardware allows there, narrowed by the mapping's
+    keep lists (level index -> (field path, names)).  The outermost level keeps every tensor
+    except ``internal`` ones (a fused group's intermediates), which live at ``branch`` and
+    below unless a keep list names them higher up."""
     names = problem.tensor_names
-    chosen = {arch.level_index(lm.level): (i, lm.keep) for i, lm in enumerate(levels)
-              if lm.keep is not None}
     keeps = []
     for index, level in enumerate(arch.levels):
-        allowed = {t for t in names if index == 0 or level.may_keep(t, bound.roles.get(t, "input"))}
-        if index in chosen:
-            i, wanted = chosen[index]
+        allowed = {t for t in names if level.may_keep(t, roles.get(t, "input"))}
+        if index == 0:
+            allowed = set(names)
+        if index < branch:
+            allowed -= internal
+        elif index == branch:
+            allowed |= internal & set(names)
+        if index in keep_lists:
+            path, wanted = keep_lists[index]
             for t in wanted:
                 if t not in names:
-                    raise SpecError(f"unknown tensor {t!r}; the Einsum touches {', '.join(names)}",
-                                    file=file, path=f"{prefix}[{i}].keep")
-                if t not in allowed:
+                    continue
+                if not (index == 0 or level.may_keep(t, roles.get(t, "input"))):
                     raise SpecError(f"level {level.name!r} cannot keep {t!r} (the hardware "
-                                    "bypasses it there)", file=file, path=f"{prefix}[{i}].keep")
-            allowed = set(wanted) if index > 0 else allowed
+                                    "bypasses it there)", file=file, path=path)
+            allowed = (set(wanted) & set(names)) | (allowed if index == 0 else set())
+            if index == branch:
+                allowed |= internal & set(names)
         keeps.append(frozenset(allowed))
     return keeps
+
+
+def _keep_lists(levels: list[LevelMapping], arch: Architecture, prefix: str,
+                names: tuple[str, ...], file: str | None) -> dict[int, tuple[str, list[str]]]:
+    found = {}
+    for i, lm in enumerate(levels):
+        if lm.keep is None:
+            continue
+        for t in lm.keep:
+            if t not in names:
+                raise SpecError(f"unknown tensor {t!r}; the Einsum touches {', '.join(names)}",
+                                file=file, path=f"{prefix}[{i}].keep")
+        found[arch.level_index(lm.level)] = (f"{prefix}[{i}].keep", list(lm.keep))
+    return found
 
 
 def build_nest(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec,
@@ -132,7 +156,8 @@ def build_nest(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec,
                         "build_group_nests", file=file, path="group")
     problem = einsum_problem(bound)
     loops = _level_loops(mapping.levels, arch, problem.ranks, file, "levels")
-    keeps = _kept(bound, arch, mapping, problem, file, "levels", mapping.levels)
+    lists = _keep_lists(mapping.levels, arch, "levels", problem.tensor_names, file)
+    keeps = _kept(problem, arch, bound.roles, lists, file)
     return _assemble(problem, arch, keeps, loops, file)
 
 
@@ -153,6 +178,8 @@ def _assemble(problem: Problem, arch: Architecture, keeps: list[frozenset[str]],
 
 def _check_coverage(nest: LoopNest, file: str | None) -> None:
     for rank, size in nest.problem.ranks.items():
+        if size == 0:
+            continue
         covered = 1
         for loop in nest.loops:
             if loop.rank == rank:

@@ -25,7 +25,9 @@ from dataclasses import asdict, dataclass, field
 from accelsim.arch import Architecture, ComputeUnit
 from accelsim.cost.fast import count_nests
 from accelsim.errors import CapacityError, SpecError
+from accelsim.ir import Cascade
 from accelsim.mapping import BoundEinsum, build_nest
+from accelsim.mapping.group import build_group_nests
 from accelsim.spec.mapping import MappingSpec
 
 IR_TO_UNIT = {"mac": "mac", "mul": "elementwise", "add": "add", "max": "max", "exp": "exp",
@@ -99,43 +101,104 @@ def evaluate(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec,
              file: str | None = None) -> Report:
     """Evaluate one Einsum under a single-Einsum mapping (see the module docstring)."""
     nest = build_nest(bound, arch, mapping, file)
-    fast = count_nests([nest])[0]
-    names = nest.problem.tensor_names
-    traffic = []
+    return _report([(bound, nest, 1)], arch, mapping.name, bound.einsum.name, file)
+
+
+def default_roles(cascade: Cascade) -> dict[str, str]:
+    """Roles when none are given: cascade inputs are inputs, outputs outputs, the rest
+    intermediates."""
+    roles = {t: "intermediate" for t in cascade.tensors}
+    roles.update({t: "input" for t in cascade.inputs})
+    roles.update({t: "output" for t in cascade.outputs})
+    return roles
+
+
+def evaluate_group(cascade: Cascade, arch: Architecture, mapping: MappingSpec, *,
+                   sizes: dict[str, int] | None = None, file: str | None = None) -> Report:
+    """Evaluate a fused group of a cascade's Einsums under a group mapping.
+
+    Counts are summed over the members' loop nests (accelsim.mapping.group); each compute
+    unit's cycles are summed over members, and different units overlap (a pipelined group:
+    FuseMax's 2-D and 1-D arrays, a GPU's tensor cores and special-function units).
+    """
+    dtypes = {t: tensor.dtype for t, tensor in cascade.tensors.items()}
+    roles = default_roles(cascade) | dict(mapping.roles)
+    members = build_group_nests(cascade, dict(sizes or {}), dtypes, roles, arch, mapping, file)
+    items = [(m.bound, m.nest, m.repeats) for m in members]
+    return _report(items, arch, mapping.name, "+".join(mapping.group or ()), file)
+
+
+def _report(items, arch: Architecture, mapping_name: str, label: str,
+            file: str | None) -> Report:
+    rows: dict[tuple[str, str], TensorTraffic] = {}
+    ops: dict[str, int] = {}
+    unit_cycles: dict[str, float] = {}
+    main = None
+    elem_bytes: dict[str, float] = {}
+    for bound, nest, repeats in items:
+        fast = count_nests([nest])[0]
+        for row in _rows(arch, nest, fast, bound):
+            rows[row.level, row.tensor] = _add(rows.get((row.level, row.tensor)), row)
+        member_ops = {k: v * repeats for k, v in bound.einsum.op_counts(bound.sizes).as_dict().items()}
+        for k, v in member_ops.items():
+            ops[k] = ops.get(k, 0) + v
+        cycles, _, unit = _compute_cycles(arch, bound, member_ops, fast)
+        main = main or unit
+        for k, v in cycles.items():
+            unit_cycles[k] = unit_cycles.get(k, 0.0) + v
+        elem_bytes.update({t: bound.bytes_per_element(t) for t in nest.problem.tensor_names})
+    traffic = tuple(rows.values())
+    levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file) for lv in range(len(arch.levels)))
+    used = sum(n for c, n in ops.items() if _unit_for(arch, c) is main)
+    peak = main.count * max(main.ops_per_cycle.values())
+    busy = unit_cycles.get(main.name, 0.0)
+    utilization = used / (busy * peak) if busy else 0.0
+    return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization)
+
+
+def _add(old: TensorTraffic | None, new: TensorTraffic) -> TensorTraffic:
+    if old is None:
+        return new
+    energy = None if new.energy_pj is None else (old.energy_pj or 0.0) + new.energy_pj
+    return TensorTraffic(
+        level=old.level, tensor=old.tensor, reads=old.reads + new.reads,
+        fills=old.fills + new.fills, updates=old.updates + new.updates,
+        first_touches=old.first_touches + new.first_touches, bytes=old.bytes + new.bytes,
+        tile_elements=max(old.tile_elements, new.tile_elements),
+        instances=max(old.instances, new.instances), energy_pj=energy)
+
+
+def _rows(arch: Architecture, nest, fast, bound: BoundEinsum) -> list[TensorTraffic]:
+    rows = []
     for lv, level in enumerate(arch.levels):
-        for t, name in enumerate(names):
-            if name not in nest.levels[lv].keeps:
+        for t, tensor in enumerate(nest.problem.tensors):
+            if tensor.name not in nest.levels[lv].keeps:
                 continue
             reads, fills, updates, first = (int(x) for x in fast.counts[lv, t])
-            traffic.append(TensorTraffic(
-                level=level.name, tensor=name, reads=reads, fills=fills, updates=updates,
-                first_touches=first, bytes=(reads + fills + updates) * bound.bytes_per_element(name),
+            rows.append(TensorTraffic(
+                level=level.name, tensor=tensor.name, reads=reads, fills=fills, updates=updates,
+                first_touches=first, bytes=(reads + fills + updates) * tensor.bytes_per_element,
                 tile_elements=int(fast.capacity[lv, t]), instances=int(fast.instances[lv, t]),
                 energy_pj=float(fast.energy[lv, t].sum()) if level.has_energy else None))
-    levels = tuple(_level_use(arch, lv, traffic, bound, file) for lv in range(len(arch.levels)))
-    ops = bound.einsum.op_counts(bound.sizes).as_dict()
-    unit_cycles, utilization, main = _compute_cycles(arch, bound, ops, fast)
-    return _finish(bound, arch, mapping, tuple(traffic), levels, ops, unit_cycles, utilization,
-                   main)
+    return rows
 
 
-def _level_use(arch: Architecture, lv: int, traffic: list[TensorTraffic], bound: BoundEinsum,
-               file: str | None) -> LevelUse:
+def _level_use(arch: Architecture, lv: int, traffic: tuple[TensorTraffic, ...],
+               elem_bytes: dict[str, float], file: str | None) -> LevelUse:
     level = arch.levels[lv]
     rows = [t for t in traffic if t.level == level.name]
-    read_b = sum(t.reads * bound.bytes_per_element(t.tensor) for t in rows)
-    write_b = sum((t.fills + t.updates) * bound.bytes_per_element(t.tensor) for t in rows)
-    per_read = sum(t.reads * bound.bytes_per_element(t.tensor) / max(t.instances, 1) for t in rows)
-    per_write = sum((t.fills + t.updates) * bound.bytes_per_element(t.tensor) / max(t.instances, 1)
+    read_b = sum(t.reads * elem_bytes[t.tensor] for t in rows)
+    write_b = sum((t.fills + t.updates) * elem_bytes[t.tensor] for t in rows)
+    per_read = sum(t.reads * elem_bytes[t.tensor] / max(t.instances, 1) for t in rows)
+    per_write = sum((t.fills + t.updates) * elem_bytes[t.tensor] / max(t.instances, 1)
                     for t in rows)
     if level.write_bytes_per_cycle == level.read_bytes_per_cycle:
         cycles = (per_read + per_write) / level.read_bytes_per_cycle
     else:
         cycles = max(per_read / level.read_bytes_per_cycle, per_write / level.write_bytes_per_cycle)
-    tile = sum(t.tile_elements * bound.bytes_per_element(t.tensor) for t in rows)
+    tile = sum(t.tile_elements * elem_bytes[t.tensor] for t in rows)
     if lv > 0 and tile > level.capacity_bytes:
-        detail = ", ".join(f"{t.tensor} {t.tile_elements * bound.bytes_per_element(t.tensor):g} B"
-                           for t in rows)
+        detail = ", ".join(f"{t.tensor} {t.tile_elements * elem_bytes[t.tensor]:g} B" for t in rows)
         raise CapacityError(f"{file + ': ' if file else ''}tiles at level {level.name!r} need "
                             f"{tile:g} bytes ({detail}) but one instance holds "
                             f"{level.capacity_bytes:g} bytes")
@@ -191,7 +254,7 @@ def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
     return cycles, utilization, main
 
 
-def _finish(bound, arch, mapping, traffic, levels, ops, unit_cycles, utilization, main) -> Report:
+def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization) -> Report:
     compute = max(unit_cycles.values(), default=0.0)
     exposed = sum(lv.cycles for lv in levels if not lv.double_buffered and lv.cycles > 0
                   and lv.name != arch.levels[0].name)
@@ -221,7 +284,7 @@ def _finish(bound, arch, mapping, traffic, levels, ops, unit_cycles, utilization
                   if arch.levels[[a.name for a in arch.levels].index(lv.name)].double_buffer
                   and not lv.double_buffered and lv.cycles > 0 and lv.name != arch.levels[0].name)
     return Report(
-        einsum=bound.einsum.name, hardware=arch.name, mapping=mapping.name, tensors=traffic,
+        einsum=label, hardware=arch.name, mapping=mapping_name, tensors=traffic,
         levels=levels, ops={k: int(v) for k, v in ops.items() if v}, compute_cycles=unit_cycles,
         cycles=cycles, latency_s=cycles / arch.clock_hz + arch.launch_overhead_s,
         energy_pj=sum(breakdown.values()), energy_breakdown=breakdown,

@@ -1,0 +1,228 @@
+"""Fused groups: several Einsums of a cascade under shared loops, intermediates kept on chip.
+
+A group mapping (``group`` + ``shared`` + ``einsums``) is counted as one loop nest per
+member, built from the shared loops that enclose it followed by its own loops:
+
+* Nesting.  The shared loops form a chain, outer to inner.  A member sits inside every
+  shared loop down to the innermost one over a rank the member has: in FlashAttention-2
+  (query blocks p1, then key blocks m1) the score and running-state Einsums sit inside both
+  loops, the final division (no m1) inside p1 only, after the key loop.
+* Branch level.  The child of the level owning the innermost shared loop.  A tensor
+  produced and consumed inside the group is held there and never written above it, unless
+  a ``keep`` list of an outer level names it (a spill, as FlashAttention-1 does with O, l, m).
+* Split ranks.  A blocked index ``c*m1 + m0`` with ``c`` = size of m0 splits one rank (M,
+  of the accessed tensor's true size N) into blocks.  A member that iterates both m1 and m0
+  is counted on the single rank M: its m1 loops, then its m0 loops (which must multiply to
+  exactly c), so the index is m1*c + m0 and the last, partial block is clipped at N.  Its
+  tensors indexed by m1 alone get the block index M // c.  A member that iterates m1 only
+  (block-level statistics) keeps the rank m1.
+* Carried state.  The output of an iterative Einsum (``RM[m1+1] = max(RM[m1], ...)``) is
+  updated in place: the iterated dimension is dropped wherever the tensor is accessed, so
+  each step reads and writes the same elements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from accelsim.arch import Architecture
+from accelsim.cost.nest import Loop, LoopNest, Problem, Projection
+from accelsim.cost.nest import Tensor as NestTensor
+from accelsim.errors import SpecError
+from accelsim.ir import Cascade, Einsum
+from accelsim.mapping import BoundEinsum, _assemble, _keep_lists, _kept, _level_loops
+from accelsim.spec.mapping import LevelMapping, MappingSpec
+
+
+@dataclass(frozen=True)
+class Split:
+    """Ranks ``outer`` (blocks) and ``inner`` (within a block of ``block``) of one rank
+    ``merged`` whose true size is ``total``."""
+
+    outer: str
+    inner: str
+    block: int
+    total: int
+    merged: str
+
+
+def find_splits(cascade: Cascade, given: dict[str, int]) -> list[Split]:
+    """Every blocked index ``c*x + y`` (c = size of y) in the cascade, with its true size;
+    ``given`` are the rank sizes set by the caller (derived ones are computed)."""
+    sizes = cascade.sizes(**given)
+    found: dict[tuple[str, str], Split] = {}
+    for einsum in cascade.einsums:
+        for access in einsum.accesses(sizes):
+            if access.tensor not in cascade.tensors:
+                continue
+            tensor = cascade.tensors[access.tensor]
+            shape = cascade.shape(access.tensor, **given)
+            for d, proj in enumerate(access.dims):
+                terms = sorted(((int(c), r) for c, r in proj.terms if int(c) != 0), reverse=True)
+                if len(terms) != 2 or terms[1][0] != 1 or terms[0][0] <= 1:
+                    continue
+                (c, outer), (_, inner) = terms
+                if c == sizes.get(inner) and d < len(tensor.ranks):
+                    found[outer, inner] = Split(outer, inner, c, shape[d], tensor.ranks[d])
+    return list(found.values())
+
+
+def carried_dims(cascade: Cascade) -> dict[str, int]:
+    """Tensor -> the dimension an iterative Einsum carries it along (updated in place)."""
+    carried = {}
+    for einsum in cascade.einsums:
+        if einsum.iterate is None:
+            continue
+        out = einsum.accesses()[0]
+        for d, proj in enumerate(out.dims):
+            if any(r.lower() == einsum.iterate.lower() for _, r in proj.terms):
+                carried[out.tensor] = d
+    return carried
+
+
+def member_problem(bound: BoundEinsum, splits: list[Split], carried: dict[str, int]) -> tuple[
+        Problem, dict[str, str]]:
+    """The loop-analysis problem of one member, and the rank renaming its loops need."""
+    space = bound.ranks
+    active = [s for s in splits if s.outer in space and s.inner in space]
+    rename = {}
+    ranks = dict(space)
+    for s in active:
+        del ranks[s.outer], ranks[s.inner]
+        ranks[s.merged] = s.total
+        rename[s.outer] = rename[s.inner] = s.merged
+    for s in splits:                 # a member over the whole rank: block loops walk it too
+        if s.merged in space and s.outer not in space:
+            rename[s.outer] = s.merged
+    tensors: dict[str, NestTensor] = {}
+    for access in bound.einsum.accesses(bound.sizes):
+        dims = [p for d, p in enumerate(access.dims) if carried.get(access.tensor) != d]
+        projections = _member_dims(dims, active, access.tensor, bound.einsum.name)
+        read_write = access.mode != "read"
+        old = tensors.get(access.tensor)
+        if old is None or read_write:
+            tensors[access.tensor] = NestTensor(
+                access.tensor, tuple(projections), read_write=read_write,
+                bytes_per_element=bound.bytes_per_element(access.tensor))
+    return Problem(ranks, tuple(tensors.values())), rename
+
+
+def _member_dims(dims, active: list[Split], tensor: str, einsum: str) -> list[Projection]:
+    outer = {s.outer: s for s in active}
+    inner = {s.inner: s for s in active}
+    seen_outer: set[str] = set()
+    out: list[Projection] = []
+    singles = [[r for c, r in p.terms if int(c) != 0] for p in dims]
+    for proj, names in zip(dims, singles):
+        terms = [(int(c), r) for c, r in proj.terms if int(c) != 0]
+        if len(names) == 2 and set(names) <= set(outer) | set(inner):
+            split = outer.get(names[0]) or outer.get(names[1])
+            out.append(Projection(((1, split.merged),)))
+        elif len(names) == 1 and names[0] in outer:
+            split = outer[names[0]]
+            if [split.inner] in singles:       # x and y as two dimensions: one merged index
+                seen_outer.add(split.outer)
+                out.append(Projection(((1, split.merged),)))
+            else:
+                out.append(Projection(((1, split.merged),), 0, split.block))
+        elif len(names) == 1 and names[0] in inner:
+            split = inner[names[0]]
+            if [split.outer] not in singles:
+                raise SpecError(f"Einsum {einsum}: {tensor} is indexed by the in-block rank "
+                                f"{split.inner} without its block rank {split.outer}; the cost "
+                                "model cannot count it")
+        else:
+            out.append(Projection(tuple(terms)))
+    return out
+
+
+@dataclass(frozen=True)
+class Member:
+    """One Einsum of a fused group: its bound form, loop nest and how often it repeats."""
+
+    bound: BoundEinsum
+    nest: LoopNest
+    repeats: int
+    """Iterations of enclosing shared loops over ranks the Einsum does not have."""
+
+
+def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str, str],
+                      roles: dict[str, str], arch: Architecture, mapping: MappingSpec,
+                      file: str | None = None) -> list[Member]:
+    """One loop nest per member of a fused-group mapping (see the module docstring);
+    ``given`` are the rank sizes the caller sets (derived sizes follow)."""
+    sizes = cascade.sizes(**given)
+    if mapping.group is None:
+        raise SpecError("is a single-Einsum mapping; use build_nest", file=file, path="einsum")
+    members = []
+    for i, name in enumerate(mapping.group):
+        try:
+            members.append(cascade.einsum(name))
+        except Exception:
+            raise SpecError(f"no Einsum writes {name!r} in cascade {cascade.name}", file=file,
+                            path=f"group[{i}]") from None
+    all_ranks = {r: 1 for e in members for r in e.space(sizes)}
+    shared = _level_loops(mapping.shared, arch, all_ranks, file, "shared")
+    branch = max((loop.level for loop in shared), default=-1) + 1
+    written = {e.name for e in members}
+    read_elsewhere = {t for e in cascade.einsums if e.name not in written for t in e.inputs}
+    internal = frozenset(t for t in written if t not in cascade.outputs and t not in read_elsewhere
+                         and any(t in e.inputs for e in members))
+    splits, carried = find_splits(cascade, given), carried_dims(cascade)
+    out = []
+    for einsum in members:
+        bound = BoundEinsum(einsum, sizes, dtypes, roles)
+        out.append(_member(bound, splits, carried, shared, branch, internal, arch, mapping, file))
+    return out
+
+
+def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int,
+            internal: frozenset[str], arch: Architecture, mapping: MappingSpec,
+            file: str | None) -> Member:
+    name = bound.einsum.name
+    problem, rename = member_problem(bound, splits, carried)
+    space = bound.ranks
+    depth = max((i for i, loop in enumerate(shared)
+                 if loop.rank in space or rename.get(loop.rank) in problem.ranks), default=-1)
+    enclosing = shared[:depth + 1]
+    own_levels = mapping.einsums.get(name, [])
+    own = _level_loops(own_levels, arch, space, file, f"einsums.{name}")
+    if enclosing and own and min(l.level for l in own) < max(l.level for l in enclosing):
+        raise SpecError(f"{name}'s own loops must be owned by levels at or below the innermost "
+                        "shared loop's level", file=file, path=f"einsums.{name}")
+    ranks = dict(problem.ranks)
+    repeats = 1
+    loops = []
+    for loop in enclosing + own:
+        rank = rename.get(loop.rank, loop.rank)
+        if rank not in problem.ranks:            # a shared loop the member merely sits inside
+            ranks[rank] = ranks.get(rank, 1) * loop.factor
+            repeats *= loop.factor
+        loops.append(Loop(rank, loop.factor, loop.level, loop.spatial, loop.axis))
+    _check_splits(loops, enclosing + own, splits, rename, name, file)
+    problem = Problem(ranks, problem.tensors)
+    lists = _keep_lists(list(mapping.shared) + list(own_levels), arch, f"einsums.{name}",
+                        problem.tensor_names + tuple(internal), file)
+    keeps = _kept(problem, arch, bound.roles, lists, file, internal, branch)
+    return Member(bound, _assemble(problem, arch, keeps, loops, file), repeats)
+
+
+def _check_splits(loops: list[Loop], original: list[Loop], splits: list[Split],
+                  rename: dict[str, str], einsum: str, file: str | None) -> None:
+    """A merged rank's block loops come before its in-block loops, which multiply to c."""
+    for split in splits:
+        if rename.get(split.outer) != split.merged:
+            continue
+        inner = [i for i, loop in enumerate(original)
+                 if loop.rank in (split.inner, split.merged)]
+        outer = [i for i, loop in enumerate(original) if loop.rank == split.outer]
+        if inner and outer and max(outer) > min(inner):
+            raise SpecError(f"Einsum {einsum}: every loop over {split.outer} (blocks) must be "
+                            f"outside every loop over {split.inner} (within a block)", file=file,
+                            path=f"einsums.{einsum}")
+        product = math.prod(original[i].factor for i in inner)
+        if product != split.block:
+            raise SpecError(f"Einsum {einsum}: the loops over {split.inner} multiply to "
+                            f"{product}, but a block holds {split.block}", file=file,
+                            path=f"einsums.{einsum}")

@@ -1,0 +1,82 @@
+"""FlashAttention's off-chip traffic, counted by accelsim for fused mappings of the shipped
+FlashAttention-2 cascade, against the exact counts of the algorithms.
+
+Block sizes follow FlashAttention (Dao et al. 2022, Algorithm 1, line 1): with on-chip
+memory of M elements and head size d, Bc = ceil(M / 4d) and Br = min(Bc, d).  Tr = ceil(N /
+Br) query blocks, Tc = ceil(N / Bc) key blocks; N need not divide into either.
+
+FA2 order (Dao 2023, Algorithm 1: query blocks outer, key blocks inner): each query block
+Q_i is loaded once (N*d reads in all), every K_j and V_j is loaded once per query block
+(Tr*N*d each), O_i and the log-sum-exp L_i are written once (N*d and N).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from accelsim.arch import Architecture
+from accelsim.ir import load_cascade
+from accelsim.model import evaluate_group
+from accelsim.spec import HardwareSpec, MappingSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+FA2 = load_cascade(ROOT / "einsum_cascades" / "flash_attention2.yaml")
+
+HARDWARE = Architecture.from_spec(HardwareSpec.model_validate({
+    "kind": "hardware", "version": 1, "name": "hbm-sram", "clock": "1 GHz",
+    "levels": [{"name": "HBM", "word_bits": 32},
+               {"name": "SRAM", "capacity": "64 MiB", "word_bits": 32}],
+    "compute": [{"name": "pe", "ops": ["mac", "add", "max", "exp", "divide", "elementwise"],
+                 "throughput": {"fp32": 1, "bf16": 1}}]}))
+
+
+def blocks(n: int, d: int, m: int) -> tuple[int, int]:
+    bc = math.ceil(m / (4 * d))
+    return min(bc, d), bc
+
+
+def fa2_mapping(cascade, sizes: dict[str, int], shared: list[tuple[str, int]]) -> MappingSpec:
+    """Shared loops at HBM; every member's remaining ranks as its own loops at SRAM."""
+    covered = {rank for rank, _ in shared}
+    einsums = {}
+    for einsum in cascade.einsums:
+        space = einsum.space(sizes)
+        loops = []
+        for rank, size in space.items():
+            if rank in covered:
+                continue
+            if rank == "P" and "P1" in covered:      # the whole query rank, one block at a time
+                size = sizes["P0"]
+            loops.append({"rank": rank, "factor": size})
+        einsums[einsum.name] = [{"level": "SRAM", "temporal": loops}]
+    return MappingSpec.model_validate({
+        "kind": "mapping", "version": 1, "name": "fused", "group": [e.name for e in cascade.einsums],
+        "shared": [{"level": "HBM", "temporal": [{"rank": r, "factor": f} for r, f in shared]}],
+        "einsums": einsums})
+
+
+def hbm(report, tensor: str, action: str) -> int:
+    return sum(getattr(t, action) for t in report.tensors if t.level == "HBM" and t.tensor == tensor)
+
+
+CASES = [(n, d, m) for n in (16, 37, 64, 100) for d in (4, 8) for m in (64, 200)] + [
+    (48, 16, 512), (130, 16, 1000), (64, 2, 50), (99, 3, 77)]
+
+
+@pytest.mark.parametrize("n, d, m", CASES)
+def test_fa2_order_traffic_is_exact(n, d, m):
+    br, bc = blocks(n, d, m)
+    tr, tc = math.ceil(n / br), math.ceil(n / bc)
+    sizes = FA2.sizes(H=1, E=d, F=d, M=n, P=n, P0=br, M0=bc)
+    mapping = fa2_mapping(FA2, sizes, [("P1", tr), ("M1", tc)])
+    report = evaluate_group(FA2, HARDWARE, mapping, sizes=dict(H=1, E=d, F=d, M=n, P=n, P0=br, M0=bc))
+    assert hbm(report, "Q", "reads") == n * d
+    assert hbm(report, "K", "reads") == tr * n * d
+    assert hbm(report, "V", "reads") == tr * n * d
+    assert hbm(report, "O", "updates") == n * d
+    assert hbm(report, "LSE", "updates") == n
+    on_chip_only = {"S", "PT", "RM", "RL", "RO", "BM", "RS", "CF", "PV", "QS", "BQ", "BK", "BV"}
+    assert not {t.tensor for t in report.tensors if t.level == "HBM"} & on_chip_only
