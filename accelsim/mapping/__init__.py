@@ -104,11 +104,14 @@ def _level_loops(levels: list[LevelMapping], arch: Architecture, ranks: dict[str
 
 def _kept(problem: Problem, arch: Architecture, roles: TMapping[str, str],
           keep_lists: dict[int, tuple[str, list[str]]], file: str | None,
-          internal: frozenset[str] = frozenset(), branch: int = 0) -> list[frozenset[str]]:
+          internal: frozenset[str] = frozenset(), branch: int = 0,
+          on_chip: frozenset[str] = frozenset()) -> list[frozenset[str]]:
     """Tensors each level keeps: what the hardware allows there, narrowed by the mapping's
     keep lists (level index -> (field path, names)).  The outermost level keeps every tensor
     except ``internal`` ones (a fused group's intermediates), which live at ``branch`` and
-    below unless a keep list names them higher up."""
+    below unless a keep list names them higher up.  ``on_chip`` tensors (read here, written
+    by another member of the group in the same iteration) are read at ``branch`` whatever
+    the keep lists say."""
     names = problem.tensor_names
     keeps = []
     for index, level in enumerate(arch.levels):
@@ -130,6 +133,10 @@ def _kept(problem: Problem, arch: Architecture, roles: TMapping[str, str],
             allowed = (set(wanted) & set(names)) | (allowed if index == 0 else set())
             if index == branch:
                 allowed |= internal & set(names)
+        if index < branch:
+            allowed -= on_chip
+        elif index == branch:
+            allowed |= on_chip & set(names)
         keeps.append(frozenset(allowed))
     return keeps
 

@@ -173,13 +173,14 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
     out = []
     for einsum in members:
         bound = BoundEinsum(einsum, sizes, dtypes, roles)
-        out.append(_member(bound, splits, carried, shared, branch, internal, arch, mapping, file))
+        out.append(_member(bound, splits, carried, shared, branch, internal, frozenset(written),
+                           arch, mapping, file))
     return out
 
 
 def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int,
-            internal: frozenset[str], arch: Architecture, mapping: MappingSpec,
-            file: str | None) -> Member:
+            internal: frozenset[str], written: frozenset[str], arch: Architecture,
+            mapping: MappingSpec, file: str | None) -> Member:
     name = bound.einsum.name
     problem, rename = member_problem(bound, splits, carried)
     space = bound.ranks
@@ -204,7 +205,8 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
     problem = Problem(ranks, problem.tensors)
     lists = _keep_lists(list(mapping.shared) + list(own_levels), arch, f"einsums.{name}",
                         problem.tensor_names + tuple(internal), file)
-    keeps = _kept(problem, arch, bound.roles, lists, file, internal, branch)
+    produced_elsewhere = frozenset(t for t in bound.einsum.inputs if t in written and t != name)
+    keeps = _kept(problem, arch, bound.roles, lists, file, internal, branch, produced_elsewhere)
     return Member(bound, _assemble(problem, arch, keeps, loops, file), repeats)
 
 

@@ -80,3 +80,59 @@ def test_fa2_order_traffic_is_exact(n, d, m):
     assert hbm(report, "LSE", "updates") == n
     on_chip_only = {"S", "PT", "RM", "RL", "RO", "BM", "RS", "CF", "PV", "QS", "BQ", "BK", "BV"}
     assert not {t.tensor for t in report.tensors if t.level == "HBM"} & on_chip_only
+
+
+FA1 = load_cascade(ROOT / "einsum_cascades" / "flash_attention1.yaml")
+
+
+@pytest.mark.parametrize("n, d, m", CASES)
+def test_fa1_order_traffic_is_exact(n, d, m):
+    """FA1 order (Dao et al. 2022, Algorithm 1: key blocks outer, query blocks inner).
+
+    Each K_j, V_j is loaded once (N*d each); every Q_i once per key block (Tc*N*d); O_i,
+    l_i and m_i are written once per key block (Tc*N*d, Tc*N, Tc*N) and read back at every
+    key block but the first.  Algorithm 1 as printed also writes the initial O = 0, l = 0,
+    m = -inf to HBM (line 2) and reads them at j = 1; a mapping that starts from those
+    known values on chip moves neither, and accelsim does not count them.
+    """
+    br, bc = blocks(n, d, m)
+    tr, tc = math.ceil(n / br), math.ceil(n / bc)
+    given = dict(H=1, E=d, F=d, M=n, P=n, P0=br, M0=bc)
+    mapping = fa2_mapping(FA1, FA1.sizes(**given), [("M1", tc), ("P1", tr)])
+    report = evaluate_group(FA1, HARDWARE, mapping, sizes=given)
+    assert hbm(report, "K", "reads") == n * d
+    assert hbm(report, "V", "reads") == n * d
+    assert hbm(report, "Q", "reads") == tc * n * d
+    assert (hbm(report, "O", "updates"), hbm(report, "O", "reads")) == (tc * n * d, (tc - 1) * n * d)
+    for stat in ("RL", "RM"):
+        assert (hbm(report, stat, "updates"), hbm(report, stat, "reads")) == (tc * n, (tc - 1) * n)
+
+
+A3 = load_cascade(ROOT / "einsum_cascades" / "attention_3pass.yaml")
+
+
+@pytest.mark.parametrize("n, d", [(16, 4), (37, 8), (64, 16)])
+def test_unfused_3pass_moves_the_score_matrix(n, d):
+    """Each Einsum of the 3-pass cascade as its own kernel: every intermediate goes to HBM.
+
+    The N x N scores QK are written once (N^2) and read by the max pass and the numerator
+    pass (2 N^2); the numerators SN are written (N^2) and read by the sum and the division
+    (2 N^2); the weights A are written (N^2) and read by the product with V (N^2).
+    """
+    sizes = A3.sizes(H=1, E=d, F=d, M=n, P=n)
+    group = lambda name: MappingSpec.model_validate({
+        "kind": "mapping", "version": 1, "name": name, "group": [name],
+        "shared": [], "einsums": {name: [{"level": "SRAM", "temporal": [
+            {"rank": r, "factor": s} for r, s in A3.einsum(name).space(sizes).items()]}]}})
+    traffic: dict[tuple[str, str], int] = {}
+    for einsum in A3.einsums:
+        report = evaluate_group(A3, HARDWARE, group(einsum.name), sizes=dict(H=1, E=d, F=d, M=n, P=n))
+        for t in report.tensors:
+            if t.level == "HBM":
+                key = (t.tensor, "writes")
+                traffic[key] = traffic.get(key, 0) + t.updates
+                key = (t.tensor, "reads")
+                traffic[key] = traffic.get(key, 0) + t.reads
+    assert (traffic["QK", "writes"], traffic["QK", "reads"]) == (n * n, 2 * n * n)
+    assert (traffic["SN", "writes"], traffic["SN", "reads"]) == (n * n, 2 * n * n)
+    assert (traffic["A", "writes"], traffic["A", "reads"]) == (n * n, n * n)
