@@ -15,6 +15,17 @@ _PUBLIC = {
     "SpecError": "accelsim.errors",
     "load_spec": "accelsim.spec",
     "check_paths": "accelsim.check",
+    "Cascade": "accelsim.ir",
+    "Einsum": "accelsim.ir",
+    "Tensor": "accelsim.ir",
+    "load_cascade": "accelsim.ir",
+    "verify": "accelsim.ir",
+    "passes": "accelsim.ir",
+    "Architecture": "accelsim.arch",
+    "load_architecture": "accelsim.arch",
+    "BoundEinsum": "accelsim.mapping",
+    "Report": "accelsim.model",
+    "evaluate": "accelsim.model.api",
 }
 
 

@@ -26,7 +26,7 @@ from accelsim.arch import Architecture, ComputeUnit
 from accelsim.cost.fast import count_nests
 from accelsim.errors import CapacityError, SpecError
 from accelsim.ir import Cascade
-from accelsim.mapping import BoundEinsum, build_nest
+from accelsim.mapping import BoundEinsum, build_nest, precheck_capacity
 from accelsim.mapping.group import build_group_nests
 from accelsim.spec.mapping import MappingSpec
 
@@ -135,6 +135,8 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
     unit_cycles: dict[str, float] = {}
     main = None
     elem_bytes: dict[str, float] = {}
+    for _, nest, _ in items:                    # the cheap check first: no counting if it fails
+        precheck_capacity(nest, arch, file)
     for bound, nest, repeats in items:
         fast = count_nests([nest])[0]
         for row in _rows(arch, nest, fast, bound):
