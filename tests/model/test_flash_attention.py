@@ -136,3 +136,20 @@ def test_unfused_3pass_moves_the_score_matrix(n, d):
     assert (traffic["QK", "writes"], traffic["QK", "reads"]) == (n * n, 2 * n * n)
     assert (traffic["SN", "writes"], traffic["SN", "reads"]) == (n * n, 2 * n * n)
     assert (traffic["A", "writes"], traffic["A", "reads"]) == (n * n, n * n)
+
+
+A1 = load_cascade(ROOT / "einsum_cascades" / "attention_1pass.yaml")
+
+
+@pytest.mark.parametrize("n, d, block", [(16, 4, 4), (37, 8, 5), (64, 8, 16)])
+def test_fusemax_mapping_moves_only_compulsory_traffic(n, d, block):
+    """FuseMax's mapping of its 1-pass cascade (Nayak et al. 2024, Section 5): the key-block
+    loop m1 is the only loop above the buffer and every query stays on chip, so Q, K and V
+    are read once and AV written once (N*d each), with nothing else crossing HBM."""
+    given = dict(H=1, E=d, F=d, M=n, P=n, M0=block)
+    mapping = fa2_mapping(A1, A1.sizes(**given), [("M1", math.ceil(n / block))])
+    report = evaluate_group(A1, HARDWARE, mapping, sizes=given)
+    assert {t.tensor for t in report.tensors if t.level == "HBM" and t.bytes} == {"Q", "K", "V", "AV"}
+    for tensor in ("Q", "K", "V"):
+        assert hbm(report, tensor, "reads") == n * d
+    assert hbm(report, "AV", "updates") == n * d
