@@ -1,0 +1,92 @@
+"""Reports for people and scripts: rich tables, JSON and CSV.
+
+Tables are built with rich (imported lazily: scripts that only want JSON never pay for it);
+JSON is ``report.to_dict()`` wrapped with the schema version; CSV has one row per (level,
+tensor) with the columns of :data:`CSV_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from typing import Iterable
+
+from accelsim.model import Report
+
+SCHEMA_VERSION = 1
+"""Version of the JSON and CSV layouts; bumped on any incompatible change."""
+
+CSV_COLUMNS = ("einsum", "hardware", "mapping", "level", "tensor", "reads", "fills", "updates",
+               "first_touches", "bytes", "energy_pj", "tile_elements", "instances")
+
+
+def _si(value: float, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}"
+    exponent = max(-5, min(4, int(math.floor(math.log10(abs(value)) / 3))))
+    prefix = {-5: "f", -4: "p", -3: "n", -2: "u", -1: "m", 0: "", 1: "k", 2: "M", 3: "G", 4: "T"}
+    return f"{value / 10 ** (3 * exponent):.3g} {prefix[exponent]}{unit}"
+
+
+def traffic_table(report: Report):
+    """A rich Table: per level and tensor, the actions, bytes and energy."""
+    from rich.table import Table
+
+    table = Table(title=f"{report.einsum} on {report.hardware} ({report.mapping})")
+    for name in ("level", "tensor", "reads", "fills", "updates", "bytes", "energy"):
+        table.add_column(name, justify="left" if name in ("level", "tensor") else "right")
+    for t in report.tensors:
+        table.add_row(t.level, t.tensor, f"{t.reads:,}", f"{t.fills:,}", f"{t.updates:,}",
+                      _si(t.bytes, "B"), _si(t.energy_pj * 1e-12 if t.energy_pj is not None
+                                             else None, "J"))
+    return table
+
+
+def summary_lines(report: Report) -> list[str]:
+    """Totals as short lines: latency, energy, traffic, utilization, bottleneck, notes."""
+    lines = [
+        f"latency     {_si(report.latency_s, 's')}  ({report.cycles:,.0f} cycles, bottleneck: "
+        f"{report.bottleneck})",
+        f"energy      {_si(report.energy_pj * 1e-12, 'J')}"
+        + (f"  (leaves out {', '.join(report.energy_missing)}: no published figure)"
+           if report.energy_missing else ""),
+        f"off-chip    {_si(report.offchip_bytes, 'B')}",
+        f"utilization {report.utilization:.1%}",
+    ]
+    lines += [f"note        {n}" for n in report.notes]
+    return lines
+
+
+def to_json(reports: Iterable[Report], extra: dict | None = None) -> dict:
+    """The JSON document: schema version, reports and optional extra fields."""
+    out = {"schema_version": SCHEMA_VERSION, "reports": [r.to_dict() for r in reports]}
+    out.update(extra or {})
+    return out
+
+
+def write_json(path: str | os.PathLike, document: dict) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(document, fh, indent=2, default=_json_default)
+        fh.write("\n")
+
+
+def _json_default(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def write_csv(path: str | os.PathLike, reports: Iterable[Report]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for report in reports:
+            for t in report.tensors:
+                writer.writerow([report.einsum, report.hardware, report.mapping, t.level, t.tensor,
+                                 t.reads, t.fills, t.updates, t.first_touches, t.bytes,
+                                 "" if t.energy_pj is None else t.energy_pj, t.tile_elements,
+                                 t.instances])
