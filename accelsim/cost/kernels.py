@@ -98,7 +98,7 @@ def _perfect_entries(t, lvl, rank, factor, level, spatial, w, ext, dim_rank, ndi
                 if rel[t, rank[i]]:
                     relevant_steps = steps
         return box * relevant_steps
-    total = _temporal_above(lvl, factor, level, spatial)
+    total = _product_above(lvl, factor, level, spatial, 0)
     suffix[:] = 0
     inner = 1
     entries = box
@@ -133,19 +133,12 @@ def _accesses(count, elem_bits, access_bits):
 
 
 @njit(cache=True)
-def _spatial_above(lvl, factor, level, spatial):
+def _product_above(lvl, factor, level, spatial, kind):
+    """Product of the factors of the loops above level lvl that are spatial (kind 1) or
+    temporal (kind 0): the instances of lvl, or the steps one of them takes."""
     n = 1
     for i in range(factor.shape[0]):
-        if spatial[i] == 1 and level[i] < lvl:
-            n *= factor[i]
-    return n
-
-
-@njit(cache=True)
-def _temporal_above(lvl, factor, level, spatial):
-    n = 1
-    for i in range(factor.shape[0]):
-        if spatial[i] == 0 and level[i] < lvl:
+        if spatial[i] == kind and level[i] < lvl:
             n *= factor[i]
     return n
 
@@ -215,9 +208,9 @@ def _perfect(rank, factor, level, spatial, keeps, sizes, dim_rank, ndims, read_w
     nlevels = keeps.shape[0]
     _fill_weights(rank, factor, w, scratch)
     _fill_extents(rank, factor, level, ext)
-    steps = _temporal_above(nlevels, factor, level, spatial)
+    steps = _product_above(nlevels, factor, level, spatial, 0)
     for lvl in range(nlevels + 1):
-        fanout[lvl] = _spatial_above(lvl, factor, level, spatial)
+        fanout[lvl] = _product_above(lvl, factor, level, spatial, 1)
     for t in range(keeps.shape[1]):
         merge = reduction if read_write[t] else multicast
         counted[:] = 1

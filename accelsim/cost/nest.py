@@ -314,11 +314,12 @@ def _check_loops(nest: LoopNest) -> None:
     for rank, size in nest.problem.ranks.items():
         covered = math.prod(loop.factor for loop in nest.loops if loop.rank == rank)
         if covered < size:
-            raise MappingError(f"rank {rank!r}: loop factors cover {covered} of {size}")
+            raise MappingError(f"the loop factors of rank {rank!r} multiply to {covered}, which "
+                               f"does not cover its size {size}")
     targets = [(level.name, level.instances) for level in nest.levels[1:]]
     targets.append((nest.compute.name, nest.compute.instances))
     for index, (name, (mesh_x, mesh_y)) in enumerate(targets, start=1):
         used = nest.fanout(index)
         if used["x"] > mesh_x or used["y"] > mesh_y:
-            raise MappingError(f"{name}: the mapping uses {used['x']}x{used['y']} instances "
-                               f"but there are {mesh_x}x{mesh_y}")
+            raise MappingError(f"spatial loops above {name!r} use {used['x']}x{used['y']} "
+                               f"instances (x by y) but it has {mesh_x}x{mesh_y}")

@@ -20,7 +20,7 @@ from accelsim.arch import Architecture
 from accelsim.cost.nest import ActionEnergy, Compute, Level, Loop, LoopNest, Problem, Projection
 from accelsim.cost.nest import Tensor as NestTensor
 from accelsim.dtypes import BYTES_PER_ELEMENT
-from accelsim.errors import CapacityError, SpecError
+from accelsim.errors import CapacityError, MappingError, SpecError
 from accelsim.ir import Einsum
 from accelsim.spec.mapping import LevelMapping, MappingSpec
 
@@ -178,32 +178,11 @@ def _assemble(problem: Problem, arch: Architecture, keeps: list[frozenset[str]],
         for i, lv in enumerate(arch.levels))
     mac = arch.unit_for("mac") or arch.compute[0]
     nest = LoopNest(problem, levels, Compute(mac.name, instances=mac.instances), tuple(loops))
-    _check_coverage(nest, file)
-    _check_fanout(nest, file)
+    try:
+        nest.validate()          # coverage of every rank, fan-out within each level's mesh
+    except MappingError as exc:
+        raise SpecError(str(exc), file=file, path="levels") from None
     return nest
-
-
-def _check_coverage(nest: LoopNest, file: str | None) -> None:
-    for rank, size in nest.problem.ranks.items():
-        if size == 0:
-            continue
-        covered = 1
-        for loop in nest.loops:
-            if loop.rank == rank:
-                covered *= loop.factor
-        if covered < size:
-            raise SpecError(f"the loop factors of rank {rank!r} multiply to {covered}, which does "
-                            f"not cover its size {size}", file=file, path="levels")
-
-
-def _check_fanout(nest: LoopNest, file: str | None) -> None:
-    targets = [(lv.name, lv.instances) for lv in nest.levels[1:]]
-    targets.append((nest.compute.name, nest.compute.instances))
-    for index, (name, (mesh_x, mesh_y)) in enumerate(targets, start=1):
-        used = nest.fanout(index)
-        if used["x"] > mesh_x or used["y"] > mesh_y:
-            raise SpecError(f"spatial loops above {name!r} use {used['x']}x{used['y']} instances "
-                            f"(x by y) but it has {mesh_x}x{mesh_y}", file=file, path="levels")
 
 
 def tile_elements(nest: LoopNest, level: int, tensor: NestTensor) -> int:

@@ -53,14 +53,14 @@ def test_keepers_parent_and_fanout():
 
 
 @pytest.mark.parametrize("loops, levels, message", [
-    ([Loop("P", 2, 0), Loop("R", 3, 1)], None, "'P': loop factors cover 2 of 4"),
+    ([Loop("P", 2, 0), Loop("R", 3, 1)], None, "rank 'P' multiply to 2, which does not cover its size 4"),
     ([Loop("Q", 4, 0), Loop("R", 3, 1), Loop("P", 4, 1)], None, "unknown rank"),
     ([Loop("P", 4, 2), Loop("R", 3, 1)], None, "level 2 is not in 0..1"),
     ([Loop("P", 4, 1), Loop("R", 3, 0)], None, "outer to inner level by level"),
     ([Loop("P", 4, 0, True, "z"), Loop("R", 3, 1)], None, "axis 'z'"),
     ([Loop("P", 0, 0), Loop("R", 3, 1)], None, "positive integer"),
-    ([Loop("P", 4, 0, True, "x"), Loop("R", 3, 1)], None, "Buf: the mapping uses 4x1"),
-    ([Loop("P", 4, 1, True, "y"), Loop("R", 3, 1)], None, "MAC: the mapping uses 1x4"),
+    ([Loop("P", 4, 0, True, "x"), Loop("R", 3, 1)], None, "above 'Buf' use 4x1 instances"),
+    ([Loop("P", 4, 1, True, "y"), Loop("R", 3, 1)], None, "above 'MAC' use 1x4 instances"),
     ([Loop("P", 4, 0), Loop("R", 3, 1)],
      (Level("DRAM", ALL | {"Bias"}),), "keeps unknown tensors"),
     ([Loop("P", 4, 0), Loop("R", 3, 0)],
