@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from accelsim.arch import Architecture
 from accelsim.cost.nest import Loop, LoopNest, Problem, Projection
 from accelsim.cost.nest import Tensor as NestTensor
-from accelsim.errors import SpecError
+from accelsim.errors import CapacityError, SpecError
 from accelsim.ir import Cascade, Einsum
-from accelsim.mapping import BoundEinsum, _assemble, _keep_lists, _kept, _level_loops
+from accelsim.mapping import (BoundEinsum, _assemble, _keep_lists, _kept, _level_loops,
+                              tile_elements)
 from accelsim.spec.mapping import LevelMapping, MappingSpec
 
 
@@ -175,7 +176,52 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
         bound = BoundEinsum(einsum, sizes, dtypes, roles)
         out.append(_member(bound, splits, carried, shared, branch, internal, frozenset(written),
                            arch, mapping, file))
+    _check_live_state(cascade, out, shared, branch, internal, carried, arch, file)
     return out
+
+
+def _check_live_state(cascade: Cascade, members: list[Member], shared: list[Loop], branch: int,
+                      internal: frozenset[str], carried: dict[str, int], arch: Architecture,
+                      file: str | None) -> None:
+    """State carried along a shared loop stays live at the branch level while the shared
+    loops inside it run over other tiles of it (FlashAttention-2's accumulators under a key
+    loop that encloses the query loop): one iteration's tiles plus those extra live tiles
+    must fit the branch level, unless the state is spilled."""
+    if branch >= len(arch.levels):
+        return
+    tiles: dict[str, float] = {}
+    extra: dict[str, float] = {}
+    for member in members:
+        for tensor in member.nest.problem.tensors:
+            if tensor.name in member.nest.levels[branch].keeps:
+                size = tile_elements(member.nest, branch, tensor) * tensor.bytes_per_element
+                tiles[tensor.name] = max(tiles.get(tensor.name, 0.0), size)
+        name = member.bound.einsum.name
+        if name in internal and name in carried and not any(
+                name in level.keeps for level in member.nest.levels[:branch]):
+            inside = _loops_inside_carry(member, cascade, shared, carried[name])
+            if inside:
+                extra[name] = tiles[name] * (math.prod(l.factor for l in inside) - 1)
+    capacity = arch.levels[branch].capacity_bytes
+    need = sum(tiles.values()) + sum(extra.values())
+    if extra and need > capacity:
+        state = ", ".join(f"{t} +{b:g} B" for t, b in extra.items())
+        raise CapacityError(f"{file + ': ' if file else ''}state carried along an outer shared "
+                            f"loop stays live while the shared loops inside it run ({state}): "
+                            f"{need:g} bytes at {arch.levels[branch].name!r}, which holds "
+                            f"{capacity:g}; spill it (keep it at an outer level) or swap the loops")
+
+
+def _loops_inside_carry(member: Member, cascade: Cascade, shared: list[Loop],
+                        dim: int) -> list[Loop]:
+    """Shared loops inside the loop a tensor is carried along, over ranks that index it."""
+    name = member.bound.einsum.name
+    rank = next(r for _, r in member.bound.einsum.accesses(member.bound.sizes)[0].dims[dim].terms)
+    position = next((i for i, loop in enumerate(shared) if loop.rank == rank), None)
+    if position is None:
+        return []
+    indexed = set(cascade.tensors[name].ranks) if name in cascade.tensors else set()
+    return [loop for loop in shared[position + 1:] if loop.rank in indexed]
 
 
 def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int,

@@ -153,3 +153,31 @@ def test_fusemax_mapping_moves_only_compulsory_traffic(n, d, block):
     for tensor in ("Q", "K", "V"):
         assert hbm(report, tensor, "reads") == n * d
     assert hbm(report, "AV", "updates") == n * d
+
+
+def test_carried_state_that_cannot_stay_on_chip_is_refused():
+    """The FlashAttention-2 cascade in FA1 order keeps its accumulators RO, RL, RM live
+    across all query blocks (N*d + 2N values); a buffer smaller than that must refuse the
+    mapping rather than report traffic that assumes they stay on chip."""
+    n, d = 64, 8
+    br, bc = blocks(n, d, 256)
+    given = dict(H=1, E=d, F=d, M=n, P=n, P0=br, M0=bc)
+    small = Architecture.from_spec(HardwareSpec.model_validate({
+        "kind": "hardware", "version": 1, "name": "small-sram", "clock": "1 GHz",
+        "levels": [{"name": "HBM", "word_bits": 32},
+                   {"name": "SRAM", "capacity": "2 KiB", "word_bits": 32}],
+        "compute": [{"name": "pe", "ops": ["mac", "add", "max", "exp", "divide", "elementwise"],
+                     "throughput": {"fp32": 1, "bf16": 1}}]}))
+    mapping = fa2_mapping(FA2, FA2.sizes(**given), [("M1", math.ceil(n / bc)),
+                                                    ("P1", math.ceil(n / br))])
+    from accelsim.errors import CapacityError
+
+    # Br = Bc = 8, d = 8. One iteration's tiles at SRAM: twelve 8 x 8 bf16 tiles (QS, Q, BQ,
+    # BK, K, BV, V, S, PT, PV, RO, O) of 128 B, five 8-element bf16 vectors (BM, RM, RS, CF,
+    # RL) of 16 B and LSE (8 fp32, 32 B): 1,536 + 80 + 32 = 1,648 B. RO (128 B), RL and RM
+    # (16 B each) stay live over the 7 other query blocks: 7 x 160 = 1,120 B more; 2,768 > 2,048.
+    with pytest.raises(CapacityError, match=r"RO \+896 B.*2768 bytes at 'SRAM', which holds 2048"):
+        evaluate_group(FA2, small, mapping, sizes=given)
+    fa2_order = fa2_mapping(FA2, FA2.sizes(**given), [("P1", math.ceil(n / br)),
+                                                      ("M1", math.ceil(n / bc))])
+    assert evaluate_group(FA2, small, fa2_order, sizes=given).offchip_bytes > 0
