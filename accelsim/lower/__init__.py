@@ -1,0 +1,49 @@
+"""Lowering: Transformer workloads (and PyTorch modules) into Einsum cascades.
+
+Public API::
+
+    lowered = lower("workloads/llama-3-8b.yaml", "decode", batch=8, kv_len=4096,
+                    dtype={"weights": "int8", "activations": "fp16"}, attention="splitkv")
+    lowered.layer            # the cascade of one layer; lowered.layers: how many
+    lowered.roles["WQ"]      # 'weight' (input / weight / output / intermediate)
+    lowered.dtypes["KC"]     # element type per tensor;  lowered.sizes: rank sizes
+    lowered.flops()          # matmul FLOPs of the whole model; lowered.op_counts() by class
+    generate_summary(workload, prompt_len=512, new_tokens=128)
+    parameter_count(workload); kv_cache_bytes_per_token(workload, "fp16")
+    lower_module(module, example_inputs)   # torch.fx trace -> Lowered (torch imported lazily)
+
+Attention variants are plain functions in :data:`ATTENTION_VARIANTS` (``3pass``, ``2pass``,
+``1pass``/``fusemax``, ``flash2``, ``splitkv``).
+"""
+
+from accelsim.lower.attention import (ATTENTION_VARIANTS, AttentionBlock, AttentionSpec,
+                                      attention_variant)
+from accelsim.lower.builder import ROLES
+from accelsim.lower.generation import GenerationSummary, generate_summary
+from accelsim.lower.lowered import Lowered
+from accelsim.lower.params import kv_cache_bytes_per_token, layer_parameters, parameter_count
+from accelsim.lower.phases import PHASES, load_workload, lower
+from accelsim.lower.precision import Precision, precision
+
+
+def lower_module(module, example_inputs, **options):
+    """Trace a ``torch.nn.Module`` with torch.fx and lower it to a one-cascade
+    :class:`Lowered` (see :mod:`accelsim.lower.from_torch`; torch is imported only here)."""
+    from accelsim.lower.from_torch import lower_module as _lower_module
+    return _lower_module(module, example_inputs, **options)
+
+
+def module_inputs(lowered, module, example_inputs) -> dict:
+    """The inputs a :func:`lower_module` cascade reads, taken from the module and the example
+    inputs (numpy arrays by tensor name), to run it with ``lowered.layer.run``."""
+    from accelsim.lower.from_torch import module_inputs as _module_inputs
+    return _module_inputs(lowered, module, example_inputs)
+
+
+__all__ = [
+    "ATTENTION_VARIANTS", "AttentionBlock", "AttentionSpec", "GenerationSummary", "Lowered",
+    "PHASES", "Precision", "ROLES", "attention_variant", "generate_summary",
+    "kv_cache_bytes_per_token", "layer_parameters", "load_workload", "lower", "lower_module",
+    "module_inputs",
+    "parameter_count", "precision",
+]

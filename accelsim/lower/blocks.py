@@ -1,0 +1,100 @@
+"""Einsums of the blocks a Transformer layer is made of, written into a CascadeBuilder.
+
+Every function takes the builder, the name of the tensor it reads and the names it writes,
+declares the weights it needs and returns the name of its result.  Hidden states are
+``[B, T, D]`` (sequence b, token t, feature d).  Sources of each formula:
+
+* LayerNorm -- Ba et al., arXiv:1607.06450, Section 3 (biased variance, eps inside the root,
+  as torch.nn.LayerNorm); RMSNorm -- Zhang & Sennrich, arXiv:1910.07467, Eq. (4) (as
+  torch.nn.RMSNorm and Llama);
+* rotary embedding -- Su et al., arXiv:2104.09864, Section 3, in the "rotate half" layout of
+  GPT-NeoX and Hugging Face Llama (``q * cos + rotate_half(q) * sin``) with the ``cos``/``sin``
+  tables of shape [B, T, E] passed in (each sequence at its own positions), as Hugging Face
+  passes ``position_embeddings`` to every decoder layer;
+* feed-forward networks -- Vaswani et al. 2017, Eq. (2) with GELU (Hendrycks & Gimpel,
+  arXiv:1606.08415) or ReLU, and the gated SwiGLU/GeGLU of Shazeer, arXiv:2002.05202, Eq. (6).
+"""
+
+from __future__ import annotations
+
+from accelsim.lower.builder import CascadeBuilder
+
+ACTIVATIONS = {"gelu": "gelu({x})", "gelu_tanh": "gelu_tanh({x})", "relu": "max({x}, 0)",
+               "silu": "silu({x})"}
+"""Element-wise non-linearity -> its Einsum expression."""
+
+
+def layer_norm(b: CascadeBuilder, x: str, y: str, prefix: str, eps: float) -> str:
+    """``y = (x - mean) / sqrt(var + eps) * W + BIAS`` over d; weights ``{prefix}_W/_B``."""
+    w, bias = b.weight(f"{prefix}_W", ("D",)), b.weight(f"{prefix}_B", ("D",))
+    b.add(f"{prefix}_SX[b,t] = sum(d) {x}[b,t,d]")
+    b.add(f"{prefix}_MU[b,t] = {prefix}_SX[b,t] / D")
+    b.add(f"{prefix}_XC[b,t,d] = {x}[b,t,d] - {prefix}_MU[b,t]")
+    b.add(f"{prefix}_SQ[b,t] = sum(d) {prefix}_XC[b,t,d] * {prefix}_XC[b,t,d]")
+    b.add(f"{prefix}_RS[b,t] = rsqrt({prefix}_SQ[b,t] / D + {eps!r})")
+    return b.add(f"{y}[b,t,d] = {prefix}_XC[b,t,d] * {prefix}_RS[b,t] * {w}[d] + {bias}[d]")
+
+
+def rms_norm(b: CascadeBuilder, x: str, y: str, prefix: str, eps: float) -> str:
+    """``y = x / sqrt(mean(x^2) + eps) * W`` over d; weight ``{prefix}_W``."""
+    w = b.weight(f"{prefix}_W", ("D",))
+    b.add(f"{prefix}_SS[b,t] = sum(d) {x}[b,t,d] * {x}[b,t,d]")
+    b.add(f"{prefix}_RS[b,t] = rsqrt({prefix}_SS[b,t] / D + {eps!r})")
+    return b.add(f"{y}[b,t,d] = {x}[b,t,d] * {prefix}_RS[b,t] * {w}[d]")
+
+
+def norm(b: CascadeBuilder, kind: str, x: str, y: str, prefix: str, eps: float) -> str:
+    """LayerNorm or RMSNorm by name."""
+    return (rms_norm if kind == "rmsnorm" else layer_norm)(b, x, y, prefix, eps)
+
+
+def linear(b: CascadeBuilder, x: str, y: str, weight: str, out_ranks: tuple[str, ...],
+           bias: str | None, *, in_ranks: tuple[str, ...] = ("D",), kind: str | None = None
+           ) -> str:
+    """``y[b,t,out] = x[b,t,in] * weight[in, out] (+ bias[out])`` summed over the ``in``
+    ranks; the product is written to ``{y}P`` when a bias follows."""
+    out = ",".join(r.lower() for r in out_ranks)
+    inner = ",".join(r.lower() for r in in_ranks)
+    w = b.weight(weight, (*in_ranks, *out_ranks))
+    product = f"{x}[b,t,{inner}] * {w}[{inner},{out}]"
+    if bias is None:
+        return b.add(f"{y}[b,t,{out}] = {product}", kind=kind, matmul=True)
+    b.add(f"{y}P[b,t,{out}] = {product}", matmul=True)
+    bias = b.weight(bias, out_ranks)
+    return b.add(f"{y}[b,t,{out}] = {y}P[b,t,{out}] + {bias}[{out}]", kind=kind)
+
+
+def rotary(b: CascadeBuilder, x: str, y: str, heads: str, cos: str, sin: str,
+           kind: str = "activations") -> str:
+    """Rotate-half RoPE of ``x[b,t,<heads>,e]`` into ``y[b,t,<heads>,half,j]`` (element
+    ``half*J + j``): ``x*cos + rotate_half(x)*sin`` with rotate_half = cat(-x2, x1)."""
+    first, second = "half*J+j", "J-half*J+j"
+    return b.add(f"{y}[b,t,{heads},half,j] = {x}[b,t,{heads},{first}] * {cos}[b,t,{first}] + "
+                 f"(2 * half - 1) * {x}[b,t,{heads},{second}] * {sin}[b,t,{first}]", kind=kind)
+
+
+def feed_forward(b: CascadeBuilder, x: str, y: str, activation: str, gelu: str,
+                 bias: bool) -> str:
+    """The FFN on ``x[b,t,d]``: two matrices with GELU/ReLU, or gate/up/down with SwiGLU or
+    GeGLU (weights W1/B1/W2/B2, or WG/WU/WD with BG/BU/BD)."""
+    if activation in ("swiglu", "geglu"):
+        act = ACTIVATIONS["silu" if activation == "swiglu" else gelu]
+        gate = linear(b, x, "FG", "WG", ("I",), "BG" if bias else None)
+        up = linear(b, x, "FU", "WU", ("I",), "BU" if bias else None)
+        b.add(f"FA[b,t,i] = {act.format(x=f'{gate}[b,t,i]')} * {up}[b,t,i]")
+        return linear(b, "FA", y, "WD", ("D",), "BD" if bias else None, in_ranks=("I",))
+    act = ACTIVATIONS[gelu if activation == "gelu" else activation]
+    w1 = b.weight("W1", ("D", "I"))
+    if bias:
+        b.weight("B1", ("I",))
+        b.add(f"F1[b,t,i] = {x}[b,t,d] * {w1}[d,i]", matmul=True)
+        b.add(f"FA[b,t,i] = {act.format(x='F1[b,t,i] + B1[i]')}")
+    else:
+        b.add(f"F1[b,t,i] = {x}[b,t,d] * {w1}[d,i]", matmul=True)
+        b.add(f"FA[b,t,i] = {act.format(x='F1[b,t,i]')}")
+    return linear(b, "FA", y, "W2", ("D",), "B2" if bias else None, in_ranks=("I",))
+
+
+def residual(b: CascadeBuilder, x: str, branch: str, y: str) -> str:
+    """``y = x + branch`` over [b, t, d]."""
+    return b.add(f"{y}[b,t,d] = {x}[b,t,d] + {branch}[b,t,d]")

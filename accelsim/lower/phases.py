@@ -1,0 +1,215 @@
+"""``lower(workload, phase, ...)``: a workload spec and a phase of inference -> :class:`Lowered`.
+
+Phases:
+
+* ``prefill`` -- a batch of prompts of ``seq_len`` tokens each.  A list of lengths is a
+  variable-length batch lowered without padding (as ByteTransformer does: each group of
+  equal-length sequences is its own set of ranks, see :mod:`accelsim.lower.layer`), or with
+  ``padded=True`` as one batch padded to the longest, reading an additive key mask ``MASK``;
+* ``decode`` -- one new token per sequence against a KV cache of ``kv_len`` entries (a list
+  gives each sequence its own cache length, grouped or padded in the same way).  With a
+  sliding window W (Mistral) the cache holds at most W - 1 entries: the new token attends to
+  itself and the W - 1 before it (Hugging Face's mask keeps key j for query i when i - j < W).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any, Mapping, Sequence
+
+from accelsim.errors import LoweringError, SpecError, SpecErrors
+from accelsim.lower.attention import attention_variant
+from accelsim.lower.ends import embedding_cascade, head_cascade
+from accelsim.lower.layer import Group, LayerPlan, layer_cascade
+from accelsim.lower.lowered import Lowered
+from accelsim.lower.precision import precision
+from accelsim.spec.hf_config import workload_from_hf_config
+from accelsim.spec.load import load_spec
+from accelsim.spec.workload import ModelShape, WorkloadSpec
+
+PHASES = ("prefill", "decode")
+"""Phases :func:`lower` knows."""
+
+NORM_EPS = {"bert": 1e-12, "vit": 1e-12, "t5": 1e-6}
+"""Norm epsilon by family where it is not 1e-05 (Hugging Face configs: BERT and ViT
+``layer_norm_eps`` 1e-12, T5 ``layer_norm_epsilon`` 1e-06; GPT-2 ``layer_norm_epsilon``,
+Llama-2/3 and Mistral ``rms_norm_eps`` 1e-05)."""
+
+TANH_GELU = frozenset({"gpt2"})
+"""Families whose GELU is the tanh approximation (GPT-2 ``activation_function: gelu_new``)."""
+
+
+def lower(workload: Any, phase: str = "prefill", *, batch: int | None = None,
+          seq_len: int | Sequence[int] | None = None,
+          kv_len: int | Sequence[int] | None = None, padded: bool = False,
+          dtype: Any = "bf16", attention: str = "3pass", block: int | None = None,
+          embeddings: bool = False, lm_head: bool = False, norm_eps: float | None = None,
+          gelu: str | None = None) -> Lowered:
+    """Lower ``workload`` (a WorkloadSpec, a ModelShape, a dict, or a path to a workload YAML
+    or a Hugging Face config.json) for one phase (see the module docstring).
+
+    ``dtype`` is an element type or a dict per tensor class (:mod:`accelsim.lower.precision`);
+    ``attention`` a variant of :data:`accelsim.lower.attention.ATTENTION_VARIANTS` and ``block``
+    its key block size; ``embeddings``/``lm_head`` add the cascades before and after the
+    layers; ``norm_eps`` and ``gelu`` (``gelu`` or ``gelu_tanh``) override the family defaults.
+    """
+    spec = load_workload(workload)
+    shape = spec.model
+    check_shape(shape)
+    if phase not in PHASES:
+        raise LoweringError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
+    attention_variant(attention)
+    if block is not None:
+        _count(block, "block")
+    groups, masked = batch_groups(shape, phase, batch, seq_len, kv_len, padded)
+    plan = LayerPlan(shape=shape, head_dim=head_dim(shape), kv_heads=shape.kv_heads or shape.heads,
+                     eps=_eps(shape, norm_eps), gelu=_gelu(shape, gelu), attention=attention,
+                     block=block, decode=phase == "decode", padded=masked,
+                     precision=precision(dtype), groups=groups)
+    base = spec.name.replace(" ", "-")
+    built = [layer_cascade(plan, f"{base}-layer-{phase}")]
+    pre = embedding_cascade(plan, f"{base}-embeddings") if embeddings else None
+    post = head_cascade(plan, f"{base}-head") if lm_head else None
+    built += [b for b in (pre, post) if b is not None]
+    carry = []
+    for k in range(len(groups)):
+        s = plan.suffix(k)
+        carry += [(f"Y{s}", f"X{s}")] + ([(f"EMB{s}", f"X{s}")] if pre else []) + \
+            ([(f"Y{s}", f"HID{s}")] if post else [])
+    return Lowered(name=f"{spec.name} {phase}", phase=phase, layer=built[0].cascade,
+                   layers=shape.layers, roles={n: r for b in built for n, r in b.roles.items()},
+                   dtypes={n: d for b in built for n, d in b.dtypes.items()},
+                   pre=pre.cascade if pre else None, post=post.cascade if post else None,
+                   matmuls=frozenset().union(*(b.matmuls for b in built)), carry=tuple(carry))
+
+
+# ----------------------------------------------------------------------------- the workload
+
+def load_workload(workload: Any) -> WorkloadSpec:
+    """A WorkloadSpec from a spec, a ModelShape, a dict or a path (YAML or config.json)."""
+    if isinstance(workload, WorkloadSpec):
+        return workload
+    if isinstance(workload, ModelShape):
+        return WorkloadSpec.model_construct(kind="workload", version=1, name=workload.family,
+                                            source="given as a ModelShape", description="",
+                                            model=workload)  # check_shape checks it
+    if isinstance(workload, Mapping):
+        try:
+            return WorkloadSpec.model_validate(dict(workload))
+        except ValueError as exc:
+            first = exc.errors()[0] if hasattr(exc, "errors") else {"msg": str(exc), "loc": ()}
+            where = ".".join(str(p) for p in first.get("loc", ())) or None
+            raise SpecError(str(first.get("msg", exc)), path=where) from None
+    if isinstance(workload, (str, os.PathLike)):
+        path = os.fspath(workload)
+        if path.endswith(".json"):
+            return workload_from_hf_config(path)
+        try:
+            return load_spec(path, kind="workload")
+        except SpecErrors as exc:
+            raise exc.errors[0] if len(exc.errors) == 1 else SpecError(str(exc)) from None
+    raise LoweringError(f"workload must be a WorkloadSpec, a ModelShape, a dict or a path, "
+                        f"got {type(workload).__name__}")
+
+
+def head_dim(shape: ModelShape) -> int:
+    """Per-head dimension: given, or hidden / heads."""
+    return shape.head_dim or shape.hidden // shape.heads
+
+
+def check_shape(shape: ModelShape) -> None:
+    """Consistency the lowering relies on (a ModelShape built without validation included)."""
+    if shape.head_dim is None and shape.hidden % shape.heads:
+        raise LoweringError(f"hidden size {shape.hidden} is not divisible by heads "
+                            f"{shape.heads}; give head_dim or fix the numbers")
+    kv = shape.kv_heads or shape.heads
+    if kv > shape.heads or shape.heads % kv:
+        raise LoweringError(f"kv_heads {kv} must divide heads {shape.heads}")
+    if shape.position == "rope" and head_dim(shape) % 2:
+        raise LoweringError(f"rotary embedding needs an even head dimension, got "
+                            f"{head_dim(shape)}")
+    if shape.sliding_window is not None and shape.sliding_window < 2:
+        raise LoweringError(f"sliding_window must be >= 2, got {shape.sliding_window}")
+
+
+def _eps(shape: ModelShape, given: float | None) -> float:
+    if given is None:
+        return NORM_EPS.get(shape.family, 1e-05)
+    if isinstance(given, bool) or not isinstance(given, (int, float)) or not given >= 0:
+        raise LoweringError(f"norm_eps must be a number >= 0, got {given!r}")
+    return float(given)
+
+
+def _gelu(shape: ModelShape, given: str | None) -> str:
+    if given is None:
+        return "gelu_tanh" if shape.family in TANH_GELU else "gelu"
+    if given not in ("gelu", "gelu_tanh"):
+        raise LoweringError(f"gelu must be 'gelu' or 'gelu_tanh', got {given!r}")
+    return given
+
+
+# ----------------------------------------------------------------------------- the batch
+
+def _count(value: Any, what: str, least: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LoweringError(f"{what} must be a whole number, got {value!r}")
+    if value < least:
+        raise LoweringError(f"{what} must be >= {least}, got {value}")
+    return value
+
+
+def _lengths(value: Any, what: str) -> list[int] | int:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise LoweringError(f"{what} is an empty list")
+        return [_count(v, f"{what}[{k}]") for k, v in enumerate(value)]
+    return _count(value, what)
+
+
+def batch_groups(shape: ModelShape, phase: str, batch: Any, seq_len: Any, kv_len: Any,
+                 padded: bool) -> tuple[tuple[Group, ...], bool]:
+    """The groups of equal-length sequences, and whether a key mask is read."""
+    if phase == "prefill":
+        if kv_len is not None:
+            raise LoweringError("kv_len is for decode; a prefill has no KV cache")
+        lengths = _lengths(_prompt_length(shape, seq_len), "seq_len")
+        return _grouped(lengths, batch, padded, lambda n, length: Group(n, length))
+    if not shape.causal:
+        raise LoweringError(f"decode needs a causal (decoder) model; {shape.family} is an "
+                            "encoder")
+    if kv_len is None:
+        raise LoweringError("decode needs kv_len, the number of cached keys per sequence")
+    if seq_len not in (None, 1):
+        raise LoweringError(f"a decode step adds one token per sequence; seq_len must be 1 or "
+                            f"left out, got {seq_len!r}")
+    lengths = _lengths(kv_len, "kv_len")
+    window = shape.sliding_window
+    if window is not None:  # the cache keeps the last W - 1 keys (module docstring)
+        lengths = [min(n, window - 1) for n in lengths] if isinstance(lengths, list) \
+            else min(lengths, window - 1)
+    return _grouped(lengths, batch, padded, lambda n, length: Group(n, 1, length))
+
+
+def _prompt_length(shape: ModelShape, seq_len: Any) -> Any:
+    if shape.image_size is None:
+        if seq_len is None:
+            raise LoweringError("prefill needs seq_len, the tokens per prompt (or a list)")
+        return seq_len
+    tokens = (shape.image_size // shape.patch_size) ** 2 + 1
+    if seq_len is not None and seq_len != tokens:
+        raise LoweringError(f"a {shape.image_size}px image in {shape.patch_size}px patches is "
+                            f"{tokens} tokens (class token included); seq_len {seq_len!r} "
+                            "disagrees")
+    return tokens
+
+
+def _grouped(lengths, batch: Any, padded: bool, make) -> tuple[tuple[Group, ...], bool]:
+    if not isinstance(lengths, list):
+        n = 1 if batch is None else _count(batch, "batch")
+        return (make(n, lengths),), bool(padded)
+    if batch is not None and _count(batch, "batch") != len(lengths):
+        raise LoweringError(f"batch {batch} disagrees with {len(lengths)} sequence lengths")
+    if padded:
+        return (make(len(lengths), max(lengths)),), True
+    return tuple(make(n, length) for length, n in Counter(lengths).items()), False
