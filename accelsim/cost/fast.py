@@ -171,6 +171,46 @@ def perfect_mask(batch: NestArrays, sizes: np.ndarray) -> np.ndarray:
     return (cover == sizes[None, :]).all(axis=1)
 
 
+class BatchCounts(NamedTuple):
+    """The kernels' outputs for a batch (see kernels.count_perfect_batch for the layout)."""
+
+    counts: np.ndarray
+    capacity: np.ndarray
+    instances: np.ndarray
+    energy: np.ndarray
+    compute: np.ndarray
+
+
+def count_arrays(batch: NestArrays, problem: ProblemArrays, levels: LevelArrays,
+                 perfect: np.ndarray | None = None) -> BatchCounts:
+    """Count a packed batch: the closed form for perfect nests, the walker for the rest.
+
+    ``perfect`` may be given when the caller already knows it (one bool per nest).
+    """
+    b, nl, nt = batch.keeps.shape
+    out = BatchCounts(np.zeros((b, nl, nt, 4), np.int64), np.zeros((b, nl, nt), np.int64),
+                      np.zeros((b, nl, nt), np.int64), np.zeros((b, nl, nt, 3), np.float64),
+                      np.zeros((b, 3), np.int64))
+    if perfect is None:
+        perfect = perfect_mask(batch, problem.sizes)
+    perfect = perfect & bool((problem.dim_div == 1).all())
+    for kernel, rows in ((kernels.count_perfect_batch, np.flatnonzero(perfect)),
+                         (kernels.count_walk_batch, np.flatnonzero(~perfect))):
+        if rows.size == 0:
+            continue
+        whole = rows.size == b
+        loops = batch if whole else NestArrays(*(a[rows] for a in batch))
+        part = out if whole else BatchCounts(*(a[rows] for a in out))
+        blocks = (problem.dim_div,) if kernel is kernels.count_walk_batch else ()
+        kernel(*loops, problem.sizes, problem.dim_rank, *blocks, problem.ndims,
+               problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
+               levels.access_bits, levels.energy_pj, *part)
+        if not whole:
+            for full, got in zip(out, part):
+                full[rows] = got
+    return out
+
+
 def count_nests(nests: Sequence[LoopNest]) -> list[FastCounts]:
     """Count a batch of nests sharing one problem and one hierarchy (their loops may differ)."""
     if not nests:
@@ -181,26 +221,7 @@ def count_nests(nests: Sequence[LoopNest]) -> list[FastCounts]:
         if nest.problem != first.problem or [lv.name for lv in nest.levels] != list(first.level_names):
             raise MappingError("a batch must share one problem and one hierarchy")
     problem = encode_problem(first.problem)
-    levels = encode_levels(first)
-    batch = encode_nests(nests, problem)
-    b, nl, nt = batch.keeps.shape
-    counts = np.zeros((b, nl, nt, 4), np.int64)
-    capacity = np.zeros((b, nl, nt), np.int64)
-    instances = np.zeros((b, nl, nt), np.int64)
-    energy = np.zeros((b, nl, nt, 3), np.float64)
-    compute = np.zeros((b, 3), np.int64)
-    perfect = perfect_mask(batch, problem.sizes) & bool((problem.dim_div == 1).all())
-    for kernel, rows in ((kernels.count_perfect_batch, np.flatnonzero(perfect)),
-                         (kernels.count_walk_batch, np.flatnonzero(~perfect))):
-        if rows.size == 0:
-            continue
-        outs = (counts[rows], capacity[rows], instances[rows], energy[rows], compute[rows])
-        blocks = (problem.dim_div,) if kernel is kernels.count_walk_batch else ()
-        kernel(batch.rank[rows], batch.factor[rows], batch.level[rows], batch.spatial[rows],
-               batch.keeps[rows], problem.sizes, problem.dim_rank, *blocks, problem.ndims,
-               problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
-               levels.access_bits, levels.energy_pj, *outs)
-        for full, part in zip((counts, capacity, instances, energy, compute), outs):
-            full[rows] = part
-    return [FastCounts(counts[i], capacity[i], instances[i], energy[i], int(compute[i, 0]),
-                       int(compute[i, 1]), int(compute[i, 2])) for i in range(b)]
+    out = count_arrays(encode_nests(nests, problem), problem, encode_levels(first))
+    return [FastCounts(out.counts[i], out.capacity[i], out.instances[i], out.energy[i],
+                       int(out.compute[i, 0]), int(out.compute[i, 1]), int(out.compute[i, 2]))
+            for i in range(len(nests))]

@@ -1,0 +1,173 @@
+"""Mapping search: the best mapping of an Einsum on a machine, with a traffic lower bound.
+
+``search(target, hardware, objective, constraints, strategy, budget, ...)`` builds the
+mapspace (accelsim.search.space), runs one strategy from the registry
+(accelsim.search.strategies) that evaluates candidates in batches through the numba
+kernels and the vectorized model (accelsim.search.batch_model), converts the winner and
+the Pareto front to MappingSpecs, re-evaluates the winner with accelsim.model.evaluate for
+its full Report, and states found / bound for off-chip traffic (accelsim.search.bound).
+
+Single Einsums only for now: ``target`` is a BoundEinsum.  Fused groups and whole
+cascades will enter through the same function (a target type each), with their own
+spaces and the same strategies.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import numpy as np
+
+from accelsim.arch import Architecture, load_architecture
+from accelsim.errors import MappingError, SpecError
+from accelsim.mapping import BoundEinsum
+from accelsim.model import Report, evaluate
+from accelsim.search.batch_model import model_constants
+from accelsim.search.bound import offchip_lower_bound, ski_slope
+from accelsim.search.constraints import Constraints, load_constraints
+from accelsim.search.driver import (OBJECTIVES, Objective, Progress, Run, StopSearch,
+                                    objective_weights)
+from accelsim.search.space import MapSpace, build_space, to_mapping
+from accelsim.search.strategies import STRATEGIES, get_strategy
+from accelsim.spec.mapping import MappingSpec
+
+__all__ = ["OBJECTIVES", "STRATEGIES", "Constraints", "ParetoPoint", "Progress", "SearchResult",
+           "build_space", "load_constraints", "offchip_lower_bound", "onchip_capacity",
+           "search", "ski_slope"]
+
+DEFAULT_BUDGET = 20_000
+"""Evaluations for the sampling strategies when neither budget is given."""
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """One mapping of the energy/latency Pareto front of the evaluated mappings."""
+
+    energy_pj: float
+    latency_s: float
+    offchip_bytes: float
+    mapping: MappingSpec
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The outcome of :func:`search`."""
+
+    mapping: MappingSpec
+    """The best mapping found."""
+    report: Report
+    """Its full evaluation (accelsim.model.evaluate)."""
+    objective: dict[str, float]
+    """The objective as weights of log(energy), log(latency), log(traffic)."""
+    pareto: tuple[ParetoPoint, ...]
+    """Energy/latency Pareto front of the evaluated mappings, by increasing energy."""
+    evaluated: int
+    """Mappings counted by the kernels (the budget counts these)."""
+    considered: int
+    """Candidates proposed, including those the capacity pre-check pruned."""
+    elapsed_s: float
+    """Seconds spent searching (the bound is computed afterwards)."""
+    strategy: str
+    seed: int
+    interrupted: bool
+    """True when Ctrl-C (KeyboardInterrupt) ended the search early."""
+    offchip_bound_bytes: float | None
+    """The least off-chip traffic of any mapping with this machine's on-chip capacity
+    (accelsim.search.bound); None when the Einsum is not GEMM-like."""
+    bound_note: str
+
+    @property
+    def found_over_bound(self) -> float | None:
+        """The best mapping's off-chip traffic / the lower bound (>= 1)."""
+        if not self.offchip_bound_bytes:
+            return None
+        return self.report.offchip_bytes / self.offchip_bound_bytes
+
+
+def onchip_capacity(arch: Architecture) -> float:
+    """Bytes of all on-chip storage: every level below the backing store, all instances."""
+    return float(sum(lv.capacity_bytes * lv.fanout for lv in arch.levels[1:]))
+
+
+def search(target: BoundEinsum, hardware: Union[Architecture, str, os.PathLike],
+           objective: Objective = "energy",
+           constraints: Union[None, str, os.PathLike, dict, Constraints] = None,
+           strategy: str = "anneal", budget: int | None = None,
+           budget_seconds: float | None = None, seed: int = 0, progress: bool = True,
+           callback: Callable[[Progress], None] | None = None,
+           bound: bool = True) -> SearchResult:
+    """Search the mappings of ``target`` on ``hardware`` for the best under ``objective``.
+
+    ``budget`` caps the mappings evaluated, ``budget_seconds`` the time (the exhaustive
+    strategy runs to the end of its space without either; the others default to
+    DEFAULT_BUDGET evaluations).  ``callback`` is called with a :class:`Progress` after
+    every batch; KeyboardInterrupt (Ctrl-C, or raised by the callback) ends the search and
+    the best mapping so far is returned.
+    """
+    if not isinstance(target, BoundEinsum):
+        raise SpecError(f"search takes a BoundEinsum (a single Einsum), not "
+                        f"{type(target).__name__}; fused groups are not searched yet")
+    run_strategy = get_strategy(strategy)
+    weights = objective_weights(objective)
+    arch = hardware if isinstance(hardware, Architecture) else load_architecture(str(hardware))
+    space = build_space(target, arch, load_constraints(constraints))
+    if budget is None and budget_seconds is None and strategy != "exhaustive":
+        budget = DEFAULT_BUDGET
+    run = Run(space, model_constants(target, arch), weights, np.random.default_rng(seed),
+              budget, budget_seconds, callback)
+    interrupted = _run(run_strategy, space, run, progress, strategy)
+    elapsed = run.elapsed()
+    if run.best is None:
+        raise MappingError(f"no valid mapping of {target.einsum.name} on {arch.name} found in "
+                           f"{run.considered} candidates ({run.evaluated} counted)")
+    return _result(space, run, strategy, seed, weights, interrupted, elapsed, bound)
+
+
+def _run(run_strategy, space: MapSpace, run: Run, progress: bool, name: str) -> bool:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(TextColumn(f"search ({name})"), BarColumn(), MofNCompleteColumn(),
+             TextColumn("best {task.fields[best]}"), TimeElapsedColumn(),
+             disable=not progress, transient=True) as bar:
+        task = bar.add_task("search", total=run.budget, best="-")
+        run.bar = lambda r: bar.update(task, completed=r.evaluated, best=f"{r.best_score:.4g}")
+        try:
+            run_strategy(space, run)
+        except StopSearch:
+            pass
+        except KeyboardInterrupt:
+            return True
+    return False
+
+
+def _result(space: MapSpace, run: Run, strategy: str, seed: int, weights, interrupted: bool,
+            elapsed: float, bound: bool) -> SearchResult:
+    label = f"{space.bound.einsum.name}-{strategy}-best"
+    mapping = to_mapping(space, run.best, 0, label, f"found by accelsim.search ({strategy}, "
+                         f"seed {seed}, {run.evaluated} mappings evaluated)")
+    report = evaluate(space.bound, space.arch, mapping)
+    front = run.front
+    order = np.argsort(front.energy, kind="stable")
+    pareto = tuple(ParetoPoint(float(front.energy[i]), float(front.latency[i]),
+                               float(front.traffic[i]),
+                               to_mapping(space, front.cands, int(i), f"{label}-pareto-{k}"))
+                   for k, i in enumerate(order))
+    limit, note = None, ""
+    if bound:
+        capacity = onchip_capacity(space.arch)
+        try:
+            limit = offchip_lower_bound(space.bound, capacity, "bytes")
+            note = (f"least off-chip bytes of any perfectly factorized mapping with "
+                    f"{capacity:g} B on chip (uneven 2-level tilings, exhaustive)")
+        except MappingError as exc:
+            note = f"no bound: {exc}"
+    return SearchResult(mapping=mapping, report=report, objective=weights, pareto=pareto,
+                        evaluated=run.evaluated, considered=run.considered, elapsed_s=elapsed,
+                        strategy=strategy, seed=seed, interrupted=interrupted,
+                        offchip_bound_bytes=limit if limit is not None and math.isfinite(limit)
+                        else None,
+                        bound_note=note)
