@@ -60,38 +60,95 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
 @cli.command()
 @click.argument("hardware", type=click.Path())
 @click.argument("target", type=click.Path())
-@click.option("--mapping", "-m", "mapping_path", type=click.Path(), required=True,
-              help="Mapping file (one Einsum, or a fused group with 'group:').")
+@click.option("--phase", type=click.Choice(["prefill", "decode"]), default="prefill",
+              show_default=True, help="Workloads: a batch of prompts, or one decode step.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seq", "seq_len", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Prompt length (prefill).")
+@click.option("--kv", "kv_len", type=click.IntRange(min=1), default=None,
+              help="KV-cache length (decode; defaults to --seq).")
+@click.option("--dtype", default="bf16", show_default=True, help="Element type of everything.")
+@click.option("--attention", default=None,
+              help="Attention variant: 3pass, 2pass, 1pass, flash2, splitkv "
+                   "(default flash2 for prefill, splitkv for decode).")
+@click.option("--mapping", "-m", "mapping_path", type=click.Path(),
+              help="Cascades: the mapping file (one Einsum, or a fused group).")
+@click.option("--search", "strategy", default="anneal", show_default=True,
+              help="Workloads: the mapper's strategy for every Einsum.")
+@click.option("--budget", type=click.IntRange(min=1), default=None,
+              help="Workloads: mappings evaluated per Einsum (default 600).")
 @click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE",
-              help="Set a rank size of the cascade, e.g. --size M=4096 (repeatable).")
-@click.option("--json", "json_path", type=click.Path(), help="Write the report as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(), help="Write per-level traffic as CSV.")
+              help="Cascades: set a rank size, e.g. --size M=4096 (repeatable).")
+@click.option("--json", "json_path", type=click.Path(), help="Write the result as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(), help="Write a CSV (per Einsum or per level).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
-def evaluate(hardware: str, target: str, mapping_path: str, sizes: tuple[str, ...],
-             json_path: str | None, csv_path: str | None, quiet: bool) -> None:
-    """Evaluate a cascade (or one of its Einsums) on HARDWARE under a mapping.
+def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, mapping_path,
+             strategy, budget, sizes, json_path, csv_path, quiet) -> None:
+    """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
 
-    Prints per level and tensor the reads, fills, updates, bytes and energy, then latency,
-    energy, off-chip traffic, utilization and the bottleneck.
+    A workload (workloads/*.yaml or a Hugging Face config.json) is lowered, every Einsum is
+    mapped by the mapper and evaluated; the table lists each Einsum's latency, energy,
+    off-chip traffic, utilization and bottleneck, then per-layer and per-model time,
+    tokens/s, energy per token, peak tile memory per level and whether the model fits.
 
-    Example: accelsim evaluate hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml
-    --mapping mappings/gemm-ws-32x32.yaml --size M=512 --size N=512 --size K=512
+    Examples:
+
+      accelsim evaluate hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode --kv 4096
+
+      accelsim evaluate hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml -m mappings/gemm-ws-32x32.yaml
     """
-    from accelsim.model.api import evaluate as run
-    from accelsim.report import summary_lines, to_json, traffic_table, write_csv, write_json
+    from accelsim import report as out
+    from accelsim.spec.load import read_document
 
-    report = run(target, hardware, mapping_path, sizes=_sizes(sizes))
-    if json_path:
-        write_json(json_path, to_json([report]))
-    if csv_path:
-        write_csv(csv_path, [report])
+    is_workload = str(target).endswith(".json") or read_document(target)[1] == "workload"
+    if is_workload:
+        result = _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype,
+                                    attention, strategy, budget, quiet)
+        if json_path:
+            out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
+                                       "workload": result.to_dict()})
+        if csv_path:
+            out.write_workload_csv(csv_path, result)
+        tables, lines = [out.workload_table(result)], out.workload_lines(result)
+    else:
+        if not mapping_path:
+            raise click.UsageError("a cascade needs --mapping FILE")
+        from accelsim.model.api import evaluate as run
+
+        report = run(target, hardware, mapping_path, sizes=_sizes(sizes))
+        if json_path:
+            out.write_json(json_path, out.to_json([report]))
+        if csv_path:
+            out.write_csv(csv_path, [report])
+        tables, lines = [out.traffic_table(report)], out.summary_lines(report)
     if not quiet:
         from rich.console import Console
 
         console = Console()
-        console.print(traffic_table(report))
-        for line in summary_lines(report):
+        for table in tables:
+            console.print(table)
+        for line in lines:
             console.print(line, highlight=False)
+
+
+def _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype, attention,
+                       strategy, budget, quiet):
+    from accelsim.pipeline import evaluate_workload
+
+    options = dict(phase=phase, batch=batch, seq_len=seq_len if phase == "prefill" else None,
+                   kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
+                   attention=attention, strategy=strategy, budget=budget)
+    if quiet:
+        return evaluate_workload(hardware, target, **options)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("mapping Einsums", total=None)
+        result = evaluate_workload(hardware, target, **options,
+                                   on_einsum=lambda name, done, total: bar.update(
+                                       task, completed=done, total=total,
+                                       description=f"mapping {name}"))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

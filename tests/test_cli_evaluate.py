@@ -60,3 +60,38 @@ def test_tiles_that_do_not_fit_name_the_bytes(run_cli, tmp_path):
     code, out, err = run_cli("evaluate", HW, GEMM, "--mapping", str(mapping))
     assert code == 2
     assert "tiles at level 'I_SRAM' need 262144 bytes" in err and "holds 65536 bytes" in err
+
+
+def test_workload_prefill_totals_add_up(run_cli, tmp_path):
+    code, out, err = run_cli("evaluate", str(ROOT / "hw_configs" / "h100-sxm5-80gb.yaml"),
+                             str(ROOT / "workloads" / "bert-base.yaml"), "--seq", "128",
+                             "--batch", "2", "--budget", "40", "--quiet",
+                             "--json", str(tmp_path / "w.json"), "--csv", str(tmp_path / "w.csv"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "w.json").read_text())["workload"]
+    # 12 identical layers of BERT-base (workloads/bert-base.yaml), counted once each
+    assert result["layers"] == 12
+    assert {e["count"] for e in result["einsums"]} == {12}
+    model = sum(e["report"]["latency_s"] * e["count"] for e in result["einsums"])
+    assert result["model_latency_s"] == pytest.approx(model)
+    assert result["tokens"] == 2 * 128
+    assert result["tokens_per_s"] == pytest.approx(256 / model)
+    # BERT-base, 109.5M parameters in bf16 (2 bytes), fits in 80 GB
+    assert result["weights_bytes"] == pytest.approx(109.48e6 * 2, rel=1e-3)
+    assert result["fits"] is True
+    rows = list(csv.DictReader((tmp_path / "w.csv").open()))
+    assert len(rows) == len(result["einsums"])
+
+
+def test_workload_decode_reports_tokens_per_second(run_cli):
+    code, out, err = run_cli("evaluate", str(ROOT / "hw_configs" / "h100-sxm5-80gb.yaml"),
+                             str(ROOT / "workloads" / "gpt2.yaml"), "--phase", "decode",
+                             "--kv", "256", "--budget", "40")
+    assert code == 0, err
+    assert "tokens/s" in out and "fits        yes" in out
+
+
+def test_cascade_without_mapping_is_a_usage_error(run_cli):
+    code, out, err = run_cli("evaluate", HW, GEMM)
+    assert code == 2
+    assert "a cascade needs --mapping FILE" in out + err

@@ -90,3 +90,49 @@ def write_csv(path: str | os.PathLike, reports: Iterable[Report]) -> None:
                                  t.reads, t.fills, t.updates, t.first_touches, t.bytes,
                                  "" if t.energy_pj is None else t.energy_pj, t.tile_elements,
                                  t.instances])
+
+
+def workload_table(result):
+    """A rich Table: one row per Einsum of a workload result, with its multiplicity."""
+    from rich.table import Table
+
+    table = Table(title=f"{result.workload} {result.phase} on {result.hardware} "
+                        f"(batch {result.batch}, attention {result.attention})")
+    for name in ("part", "einsum", "x", "latency", "energy", "off-chip", "util", "bottleneck"):
+        table.add_column(name, justify="left" if name in ("part", "einsum", "bottleneck")
+                         else "right")
+    for e in result.einsums:
+        r = e.report
+        table.add_row(e.part, e.name, str(e.count), _si(r.latency_s, "s"),
+                      _si(r.energy_pj * 1e-12, "J"), _si(r.offchip_bytes, "B"),
+                      f"{r.utilization:.0%}", r.bottleneck)
+    return table
+
+
+def workload_lines(result) -> list[str]:
+    """Totals of a workload result as short lines."""
+    lines = [
+        f"per layer   {_si(result.layer_latency_s, 's')}  x {result.layers} layers",
+        f"model       {_si(result.model_latency_s, 's')}  ({result.tokens} token(s): "
+        f"{result.tokens_per_s:,.1f} tokens/s)",
+        f"energy      {_si(result.energy_j, 'J')}  ({_si(result.energy_per_token_j, 'J')} per token)",
+        "peak tiles  " + ", ".join(f"{k} {_si(v, 'B')}" for k, v in result.peak_bytes.items()),
+        f"fits        {'yes' if result.fits else 'NO'}: {result.fits_note}",
+    ]
+    missing = sorted({m for e in result.einsums for m in e.report.energy_missing})
+    if missing:
+        lines.append(f"energy      leaves out {', '.join(missing)} (no published figure)")
+    return lines
+
+
+def write_workload_csv(path: str | os.PathLike, result) -> None:
+    """One row per Einsum of a workload result."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("workload", "hardware", "phase", "part", "einsum", "count", "latency_s",
+                         "energy_pj", "offchip_bytes", "utilization", "bottleneck"))
+        for e in result.einsums:
+            r = e.report
+            writer.writerow((result.workload, result.hardware, result.phase, e.part, e.name,
+                             e.count, r.latency_s, r.energy_pj, r.offchip_bytes, r.utilization,
+                             r.bottleneck))

@@ -1,0 +1,141 @@
+"""A whole workload on a machine: lower it, map every Einsum, evaluate, and add up.
+
+``evaluate_workload`` is what ``accelsim evaluate HW WORKLOAD`` runs.  Each Einsum of the
+lowered layer (and of the embedding and LM-head cascades, when asked for) is mapped by the
+mapper (accelsim.search, with a small budget) and evaluated on its own, as one kernel:
+
+* time: Einsums run one after another, so a layer's latency is the sum of its Einsums'
+  (each including the machine's launch overhead); the model's is the layer's times the
+  number of layers, plus the ends;
+* tokens: a prefill processes batch x seq_len tokens, a decode step batch tokens;
+  tokens/s = tokens / model latency; energy per token = model energy / tokens;
+* peak memory per level: the largest tile footprint any Einsum needs in one instance;
+* fits: weights (parameters x bytes per weight) plus the KV cache (bytes per token x batch
+  x context) against the outermost level's capacity.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from accelsim.arch import Architecture, load_architecture
+from accelsim.dtypes import BYTES_PER_ELEMENT
+from accelsim.lower import kv_cache_bytes_per_token, load_workload, lower, parameter_count
+from accelsim.mapping import BoundEinsum
+from accelsim.model import Report
+from accelsim.search import search
+
+DEFAULT_BUDGET = 600
+"""Mappings evaluated per Einsum when the caller gives no budget."""
+
+
+@dataclass(frozen=True)
+class EinsumResult:
+    """One Einsum of the workload, its best mapping's report and how it was found."""
+
+    part: str
+    """'pre' (embeddings), 'layer' or 'post' (final norm and LM head)."""
+    name: str
+    text: str
+    count: int
+    """How many times it runs per forward pass (the number of layers for layer Einsums)."""
+    report: Report
+    evaluated: int
+    search_s: float
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    """A workload's totals and its per-Einsum results."""
+
+    workload: str
+    hardware: str
+    phase: str
+    batch: int
+    seq_len: int | None
+    kv_len: int | None
+    attention: str
+    einsums: tuple[EinsumResult, ...]
+    layers: int
+    layer_latency_s: float
+    model_latency_s: float
+    energy_j: float
+    tokens: int
+    tokens_per_s: float
+    energy_per_token_j: float
+    peak_bytes: dict[str, float]
+    weights_bytes: float
+    kv_cache_bytes: float
+    fits: bool
+    fits_note: str
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["einsums"] = [dict(asdict(e), report=e.report.to_dict()) for e in self.einsums]
+        return out
+
+
+def evaluate_workload(hardware: Any, workload: Any, *, phase: str = "prefill", batch: int = 1,
+                      seq_len: int | None = None, kv_len: int | None = None,
+                      dtype: Any = "bf16", attention: str | None = None,
+                      embeddings: bool = False, lm_head: bool = False,
+                      strategy: str = "anneal", objective: str = "latency",
+                      budget: int | None = None, seed: int = 0,
+                      on_einsum: Callable[[str, int, int], None] | None = None) -> WorkloadResult:
+    """Lower ``workload``, search a mapping for every Einsum and add up (module docstring).
+
+    ``on_einsum(name, done, total)`` is called after each Einsum (for progress bars).
+    """
+    arch = hardware if isinstance(hardware, Architecture) else load_architecture(str(hardware))
+    spec = load_workload(workload)
+    if attention is None:
+        attention = "splitkv" if phase == "decode" else "flash2"
+    lowered = lower(spec, phase, batch=batch, seq_len=seq_len, kv_len=kv_len, dtype=dtype,
+                    attention=attention, embeddings=embeddings, lm_head=lm_head)
+    parts = [("pre", lowered.pre, 1), ("layer", lowered.layer, lowered.layers),
+             ("post", lowered.post, 1)]
+    jobs = [(part, cascade, count, einsum) for part, cascade, count in parts if cascade
+            for einsum in cascade.einsums]
+    results = []
+    for done, (part, cascade, count, einsum) in enumerate(jobs, start=1):
+        bound = BoundEinsum(einsum, lowered.sizes, lowered.dtypes, lowered.roles)
+        start = time.perf_counter()
+        found = search(bound, arch, objective=objective, strategy=strategy,
+                       budget=budget or DEFAULT_BUDGET, seed=seed, progress=False, bound=False)
+        results.append(EinsumResult(part, einsum.name, einsum.text, count, found.report,
+                                    found.evaluated, time.perf_counter() - start))
+        if on_einsum:
+            on_einsum(einsum.name, done, len(jobs))
+    return _totals(arch, spec, lowered, tuple(results), phase, batch, seq_len, kv_len, dtype,
+                   attention)
+
+
+def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
+            attention) -> WorkloadResult:
+    layer = sum(r.report.latency_s for r in results if r.part == "layer")
+    model = sum(r.report.latency_s * r.count for r in results)
+    energy = sum(r.report.energy_pj * r.count for r in results) * 1e-12
+    tokens = batch * (seq_len or 1) if phase == "prefill" else batch
+    peak: dict[str, float] = {}
+    for r in results:
+        for level in r.report.levels:
+            peak[level.name] = max(peak.get(level.name, 0.0), level.tile_bytes)
+    weights_dtype = dtype.get("weights", "bf16") if isinstance(dtype, dict) else dtype
+    kv_dtype = (dtype.get("kv", dtype.get("activations", "bf16")) if isinstance(dtype, dict)
+                else dtype)
+    weights = parameter_count(spec) * BYTES_PER_ELEMENT[weights_dtype]
+    context = (kv_len or 0) + (1 if phase == "decode" else seq_len or 0)
+    kv = kv_cache_bytes_per_token(spec, kv_dtype) * batch * context
+    capacity = arch.levels[0].capacity_bytes
+    fits = weights + kv <= capacity
+    note = (f"weights {weights / 1e9:.2f} GB + KV cache {kv / 1e9:.2f} GB "
+            f"{'<=' if fits else '>'} {arch.levels[0].name} {capacity / 1e9:.2f} GB")
+    return WorkloadResult(
+        workload=spec.name, hardware=arch.name, phase=phase, batch=batch, seq_len=seq_len,
+        kv_len=kv_len, attention=attention, einsums=results, layers=lowered.layers,
+        layer_latency_s=layer, model_latency_s=model, energy_j=energy, tokens=tokens,
+        tokens_per_s=tokens / model if model else 0.0,
+        energy_per_token_j=energy / tokens if tokens else 0.0, peak_bytes=peak,
+        weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note)
