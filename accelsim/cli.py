@@ -151,6 +151,176 @@ def _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype, a
     return result
 
 
+def _workload_options(func):
+    """Options shared by commands that lower a workload."""
+    options = [
+        click.option("--phase", type=click.Choice(["prefill", "decode"]), default="prefill",
+                     show_default=True, help="A batch of prompts, or one decode step."),
+        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True),
+        click.option("--seq", "seq_len", type=click.IntRange(min=1), default=512,
+                     show_default=True, help="Prompt length (prefill)."),
+        click.option("--kv", "kv_len", type=click.IntRange(min=1), default=None,
+                     help="KV-cache length (decode; defaults to --seq)."),
+        click.option("--dtype", default="bf16", show_default=True),
+        click.option("--attention", default=None, help="3pass, 2pass, 1pass, flash2, splitkv."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@click.argument("hardware", type=click.Path())
+@click.argument("target", type=click.Path())
+@click.option("--einsum", "einsum_name", required=True, help="The Einsum to map (its output name).")
+@_workload_options
+@click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE",
+              help="Cascades: set a rank size (repeatable).")
+@click.option("--objective", default="energy", show_default=True,
+              help="energy, latency, edp or traffic.")
+@click.option("--strategy", default="anneal", show_default=True,
+              help="exhaustive, random, anneal or genetic.")
+@click.option("--budget", type=click.IntRange(min=1), default=None,
+              help="Mappings to evaluate (default 20,000; exhaustive: the whole space).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--role", "roles", multiple=True, metavar="TENSOR=ROLE",
+              help="Cascades: a tensor's role for keep/bypass by role, e.g. --role B=weight.")
+@click.option("--save-mapping", "save_path", type=click.Path(),
+              help="Write the best mapping as a mapping YAML file.")
+@click.option("--json", "json_path", type=click.Path(), help="Write the best report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def search(hardware, target, einsum_name, phase, batch, seq_len, kv_len, dtype, attention,
+           sizes, objective, strategy, budget, seed, roles, save_path, json_path, quiet) -> None:
+    """Search mappings of one Einsum of a cascade or a workload on HARDWARE.
+
+    Prints the best mapping's traffic table, the mappings evaluated, the Pareto front's
+    size and the found / lower-bound off-chip traffic; Ctrl-C stops early and keeps the best.
+
+    Example: accelsim search hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml --einsum Z
+    """
+    from accelsim import report as out
+    from accelsim.search import search as run
+
+    bound = _bound_einsum(target, einsum_name, _sizes(sizes), phase, batch, seq_len, kv_len,
+                          dtype, attention)
+    given_roles = _roles(roles)
+    if given_roles:
+        bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
+                                {**bound.roles, **given_roles})
+    result = run(bound, hardware, objective=objective, strategy=strategy, budget=budget,
+                 seed=seed, progress=not quiet)
+    if save_path:
+        touched = {bound.einsum.name, *bound.einsum.inputs}
+        _save_mapping(save_path, result.mapping.model_copy(update={"roles": {
+            t: r for t, r in bound.roles.items() if t in touched}}))
+    if json_path:
+        out.write_json(json_path, out.to_json([result.report], {
+            "evaluated": result.evaluated, "elapsed_s": result.elapsed_s,
+            "offchip_bound_bytes": result.offchip_bound_bytes}))
+    if not quiet:
+        from rich.console import Console
+
+        console = Console()
+        console.print(out.traffic_table(result.report))
+        for line in out.summary_lines(result.report):
+            console.print(line, highlight=False)
+        ratio = result.found_over_bound
+        console.print(f"searched    {result.evaluated:,} mappings in {result.elapsed_s:.2f} s "
+                      f"({strategy}, seed {seed}); Pareto front: {len(result.pareto)} mappings",
+                      highlight=False)
+        if ratio is not None:
+            console.print(f"off-chip    found / lower bound = {ratio:.3f}", highlight=False)
+
+
+def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
+    roles = {}
+    for pair in pairs:
+        name, _, role = pair.partition("=")
+        if not name or role not in ("input", "weight", "output", "intermediate"):
+            raise click.BadParameter(f"{pair!r} is not TENSOR=ROLE with a role among input, "
+                                     "weight, output, intermediate", param_hint="--role")
+        roles[name] = role
+    return roles
+
+
+def _bound_einsum(target, name, sizes, phase, batch, seq_len, kv_len, dtype, attention):
+    """The named Einsum of a cascade file or of a lowered workload, with sizes bound."""
+    from accelsim.errors import SpecError
+    from accelsim.mapping import BoundEinsum
+    from accelsim.spec.load import read_document
+
+    if str(target).endswith(".json") or read_document(target)[1] == "workload":
+        from accelsim.lower import lower
+
+        lowered = lower(target, phase, batch=batch,
+                        seq_len=seq_len if phase == "prefill" else None,
+                        kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
+                        attention=attention or ("splitkv" if phase == "decode" else "flash2"))
+        cascades = [c for c in (lowered.pre, lowered.layer, lowered.post) if c is not None]
+        dtypes, roles, bound_sizes = lowered.dtypes, lowered.roles, lowered.sizes
+    else:
+        from accelsim.ir import load_cascade
+        from accelsim.model import default_roles
+
+        cascade = load_cascade(target)
+        cascades, bound_sizes = [cascade], cascade.sizes(**sizes)
+        dtypes = {t: x.dtype for t, x in cascade.tensors.items()}
+        roles = default_roles(cascade)
+    for cascade in cascades:
+        if name in {e.name for e in cascade.einsums}:
+            return BoundEinsum(cascade.einsum(name), bound_sizes, dtypes, roles)
+    names = [e.name for c in cascades for e in c.einsums]
+    raise SpecError(f"no Einsum named {name!r}; there are {', '.join(names)}", file=str(target))
+
+
+def _save_mapping(path: str, mapping) -> None:
+    import yaml
+
+    data = mapping.model_dump(mode="json", exclude_defaults=True)
+    data = {"kind": "mapping", "version": 1, **data}
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+
+
+@cli.command()
+@click.argument("hardware_a", type=click.Path())
+@click.argument("hardware_b", type=click.Path())
+@click.argument("workload", type=click.Path())
+@_workload_options
+@click.option("--budget", type=click.IntRange(min=1), default=None,
+              help="Mappings evaluated per Einsum (default 600).")
+@click.option("--json", "json_path", type=click.Path(), help="Write both results as JSON.")
+def compare(hardware_a, hardware_b, workload, phase, batch, seq_len, kv_len, dtype, attention,
+            budget, json_path) -> None:
+    """Two designs side by side on one WORKLOAD, with the ratio B / A of every total.
+
+    Example: accelsim compare hw_configs/a100-sxm4-80gb.yaml hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode --kv 4096
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from accelsim import report as out
+
+    results = [_evaluate_workload(hw, workload, phase, batch, seq_len, kv_len, dtype, attention,
+                                  "anneal", budget, False) for hw in (hardware_a, hardware_b)]
+    a, b = results
+    table = Table(title=f"{a.workload} {a.phase}: {a.hardware} vs {b.hardware}")
+    for column in ("metric", a.hardware, b.hardware, "B / A"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, key, unit in (("latency per layer", "layer_latency_s", "s"),
+                             ("latency per model", "model_latency_s", "s"),
+                             ("tokens/s", "tokens_per_s", ""), ("energy", "energy_j", "J"),
+                             ("energy per token", "energy_per_token_j", "J")):
+        va, vb = getattr(a, key), getattr(b, key)
+        table.add_row(label, out._si(va, unit), out._si(vb, unit),
+                      f"{vb / va:.3g}" if va else "n/a")
+    table.add_row("fits", "yes" if a.fits else "no", "yes" if b.fits else "no", "")
+    Console().print(table)
+    if json_path:
+        out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
+                                   "a": a.to_dict(), "b": b.to_dict()})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI inside the error boundary and return the exit code."""
     try:
