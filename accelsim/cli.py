@@ -321,6 +321,94 @@ def compare(hardware_a, hardware_b, workload, phase, batch, seq_len, kv_len, dty
                                    "a": a.to_dict(), "b": b.to_dict()})
 
 
+@cli.group()
+def plot() -> None:
+    """Plots as PNG or SVG: roofline, energy breakdown, Pareto front, traffic lower bound."""
+
+
+@plot.command("roofline")
+@click.argument("hardware", type=click.Path())
+@click.argument("workload", type=click.Path())
+@_workload_options
+@click.option("--budget", type=click.IntRange(min=1), default=None)
+@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+def plot_roofline(hardware, workload, phase, batch, seq_len, kv_len, dtype, attention, budget,
+                  output) -> None:
+    """One point per Einsum of WORKLOAD under HARDWARE's compute and bandwidth roofs.
+
+    Example: accelsim plot roofline hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode -o roofline.png
+    """
+    from accelsim.arch import load_architecture
+    from accelsim.report.plots import roofline
+
+    result = _evaluate_workload(hardware, workload, phase, batch, seq_len, kv_len, dtype,
+                                attention, "anneal", budget, True)
+    click.echo(roofline(result, load_architecture(hardware), output, dtype))
+
+
+@plot.command("energy")
+@click.argument("hardware", type=click.Path())
+@click.argument("target", type=click.Path())
+@click.option("--mapping", "-m", "mapping_path", required=True, type=click.Path())
+@click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE")
+@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+def plot_energy(hardware, target, mapping_path, sizes, output) -> None:
+    """Energy by level and tensor of a cascade under a mapping.
+
+    Example: accelsim plot energy hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml -m mappings/gemm-ws-32x32.yaml -o energy.png
+    """
+    from accelsim.model.api import evaluate as run
+    from accelsim.report.plots import energy_breakdown
+
+    click.echo(energy_breakdown(run(target, hardware, mapping_path, sizes=_sizes(sizes)), output))
+
+
+@plot.command("pareto")
+@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.option("--x", "x_column", default="model_latency_s", show_default=True)
+@click.option("--y", "y_column", default="energy_j", show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+def plot_pareto(results, x_column, y_column, output) -> None:
+    """A sweep's design points and their Pareto front (from the sweep's CSV).
+
+    Example: accelsim plot pareto ws-sram-capacity.csv -o pareto.svg
+    """
+    from accelsim.report.plots import pareto_front
+
+    click.echo(pareto_front(results, output, x_column, y_column))
+
+
+@plot.command("bound")
+@click.argument("hardware", type=click.Path())
+@click.argument("target", type=click.Path())
+@click.option("--einsum", "einsum_name", required=True)
+@click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE")
+@click.option("--role", "roles", multiple=True, metavar="TENSOR=ROLE")
+@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
+    """Least off-chip traffic of a GEMM-like Einsum against on-chip capacity (the ski
+    slope), with the mapping the mapper finds on HARDWARE.
+
+    Example: accelsim plot bound hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml --einsum Z -o bound.png
+    """
+    import numpy as np
+
+    from accelsim.arch import load_architecture
+    from accelsim.report.plots import lower_bound_curve
+    from accelsim.search import onchip_capacity, search as run
+
+    bound = _bound_einsum(target, einsum_name, _sizes(sizes), "prefill", 1, 512, None, "bf16",
+                          None)
+    bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
+                            {**bound.roles, **_roles(roles)})
+    arch = load_architecture(hardware)
+    capacity = onchip_capacity(arch)
+    found = run(bound, arch, objective="traffic", budget=2000, progress=False, bound=False)
+    capacities = np.geomspace(64, max(capacity, 1024) * 16, 40)
+    click.echo(lower_bound_curve(bound, capacities, output,
+                                 found=(capacity, found.report.offchip_bytes)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI inside the error boundary and return the exit code."""
     try:
