@@ -22,6 +22,31 @@ CSV_COLUMNS = ("einsum", "hardware", "mapping", "level", "tensor", "reads", "fil
                "first_touches", "bytes", "energy_pj", "tile_elements", "instances")
 
 
+def json_schemas() -> dict[str, dict]:
+    """JSON Schemas of the documents accelsim writes, generated from the result types
+    (docs/schemas/ holds them; a test keeps those files current)."""
+    from pydantic import TypeAdapter
+
+    from accelsim.pipeline import WorkloadResult
+
+    def document(name: str, key: str, schema: dict, many: bool) -> dict:
+        defs = schema.pop("$defs", {})     # refs are "#/$defs/...": they live at the root
+        body = {"type": "array", "items": schema} if many else schema
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                "title": name, "type": "object", "$defs": defs,
+                "properties": {"schema_version": {"const": SCHEMA_VERSION}, key: body},
+                "required": ["schema_version", key]}
+
+    report = TypeAdapter(Report).json_schema(mode="serialization")
+    workload = TypeAdapter(WorkloadResult).json_schema(mode="serialization")
+    return {
+        "report": document("accelsim report (evaluate on a cascade, search)", "reports",
+                           report, many=True),
+        "workload": document("accelsim workload result (evaluate on a workload)", "workload",
+                             workload, many=False),
+    }
+
+
 def _si(value: float, unit: str) -> str:
     if value is None:
         return "n/a"
