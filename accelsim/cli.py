@@ -409,6 +409,33 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
                                  found=(capacity, found.report.offchip_bytes)))
 
 
+@cli.command("sweep")
+@click.argument("sweep_file", type=click.Path())
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="An existing Dask scheduler, e.g. tcp://host:8786; default: local processes.")
+@click.option("--output", "-o", default=None, type=click.Path(),
+              help=".csv or .parquet; default: the sweep's 'output', beside the sweep file.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local worker processes (default 2).")
+@click.option("--budget", type=click.IntRange(min=1), default=None,
+              help="Mappings evaluated per Einsum (default 600).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def sweep_cmd(sweep_file, scheduler, output, workers, budget, quiet) -> None:
+    """Run a design-space sweep (kind: sweep): every point's totals stream to the output as
+    it finishes; a rerun resumes and skips finished points; Ctrl-C loses nothing written.
+
+    Example: accelsim sweep hw_configs/sweeps/ws-sram-capacity.yaml --workers 2
+    """
+    from accelsim.sweep import run_sweep
+
+    s = run_sweep(sweep_file, scheduler=scheduler, output=output, workers=workers,
+                  budget=budget, progress=not quiet)
+    click.echo(f"{s.name}: {s.completed} points run, {s.skipped} already done, {s.errors} with "
+               f"errors, {len(s.failed)} failed -> {s.output} ({s.elapsed_s:.1f} s)")
+    if s.failed:
+        sys.exit(EXIT_FAILED)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI inside the error boundary and return the exit code."""
     try:

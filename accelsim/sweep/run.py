@@ -1,0 +1,190 @@
+"""Run a sweep's points on Dask workers and stream one result row per point to disk.
+
+* Where: a ``LocalCluster`` of ``workers`` processes (one thread each) by default, or an
+  existing Dask scheduler at ``scheduler="tcp://host:port"``.
+* Retries: each point is submitted with ``retries=2``; a worker that dies is restarted by its
+  nanny and the scheduler reruns its tasks elsewhere (up to Dask's
+  ``distributed.scheduler.allowed-failures``).
+* Streaming and resume: rows are written as points finish (``as_completed``); a rerun reads
+  the output, skips the ids already there and runs only the rest.
+* Ctrl-C: stops submitting, cancels the pending futures, closes the client and cluster and
+  re-raises; every row already written stays on disk.
+
+A point whose evaluation raises an :class:`AccelsimError` (say a tile that no longer fits a
+smaller buffer) is a result, recorded with the message as its ``status``.  Any other
+exception after the retries is left out of the file (so a rerun tries again) and listed in
+:attr:`SweepSummary.failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from accelsim.errors import AccelsimError
+from accelsim.pipeline import evaluate_workload
+from accelsim.sweep.output import open_results
+from accelsim.sweep.points import SweepPoint, load_sweep
+
+DEFAULT_WORKERS = 2
+"""Local worker processes when the caller names neither a scheduler nor a count."""
+
+RETRIES = 2
+"""Times Dask reruns a point whose task raised (worker deaths are counted separately)."""
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What one :func:`run_sweep` call did."""
+
+    name: str
+    output: str
+    points: int
+    """Points in the sweep."""
+    skipped: int
+    """Points already in the output file when the run started."""
+    completed: int
+    """Rows written by this run."""
+    errors: int
+    """Rows written by this run whose status is not 'ok'."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Point id -> exception text, for points that could not be evaluated (not written)."""
+    elapsed_s: float = 0.0
+
+
+def evaluate_point(point: SweepPoint, budget: int | None = None) -> dict[str, Any]:
+    """Evaluate one point on this process and return its result row."""
+    row: dict[str, Any] = {"id": point.id, "workload": point.workload, "phase": point.phase,
+                           **point.parameters}
+    decode = point.phase == "decode"
+    try:
+        result = evaluate_workload(point.arch, point.workload_file, phase=point.phase,
+                                   batch=point.batch,
+                                   seq_len=None if decode else point.seq_len,
+                                   kv_len=point.seq_len if decode else None,
+                                   budget=budget, seed=point.seed)
+    except AccelsimError as exc:
+        return {**row, "status": str(exc) or type(exc).__name__}
+    offchip = sum(e.report.offchip_bytes * e.count for e in result.einsums)
+    return {**row, "model_latency_s": result.model_latency_s,
+            "tokens_per_s": result.tokens_per_s, "energy_j": result.energy_j,
+            "energy_per_token_j": result.energy_per_token_j, "offchip_bytes": offchip,
+            "fits": result.fits, "status": "ok"}
+
+
+def run_sweep(sweep_path: str | os.PathLike, *, scheduler: str | None = None,
+              output: str | os.PathLike | None = None, workers: int | None = None,
+              progress: bool = True, on_point: Callable[[dict], None] | None = None,
+              budget: int | None = None,
+              evaluate: Callable[..., dict] = evaluate_point) -> SweepSummary:
+    """Run every point of the sweep file not already in the output (module docstring).
+
+    ``output`` overrides the spec's file (which is relative to the sweep file); ``budget``
+    is the mapper's budget per Einsum; ``on_point(row)`` is called after each row is on
+    disk; ``evaluate(point, budget)`` computes a row on a worker (tests swap it).
+    """
+    start = time.perf_counter()
+    sweep = load_sweep(sweep_path)
+    out = os.fspath(output) if output is not None else sweep.output
+    results = open_results(out, list(sweep.spec.parameters))
+    todo = [p for p in sweep.points if p.id not in results.done]
+    skipped = len(sweep.points) - len(todo)
+    written: list[dict] = []
+    failed: dict[str, str] = {}
+    say = _printer(progress)
+    say(f"sweep {sweep.spec.name}: {len(sweep.points)} points, {skipped} already in {out}, "
+        f"{len(todo)} to run")
+    try:
+        if todo:
+            with _client(scheduler, workers) as client:
+                _gather(client, todo, evaluate, budget, results, written, failed, on_point,
+                        say, skipped, len(sweep.points))
+    finally:
+        results.close()
+    errors = sum(1 for row in written if row.get("status") != "ok")
+    return SweepSummary(name=sweep.spec.name, output=out, points=len(sweep.points),
+                        skipped=skipped, completed=len(written), errors=errors, failed=failed,
+                        elapsed_s=time.perf_counter() - start)
+
+
+def _gather(client, todo, evaluate, budget, results, written, failed, on_point, say,
+            skipped, total) -> None:
+    """Submit every point, write each row as its future finishes; cancel all on Ctrl-C."""
+    from distributed import as_completed
+
+    futures = []
+    try:
+        for point in todo:
+            futures.append(client.submit(evaluate, point, budget, key=f"sweep-point-{point.id}",
+                                         retries=RETRIES, pure=False))
+        by_key = {f.key: p for f, p in zip(futures, todo)}
+        for future in as_completed(futures):
+            point = by_key[future.key]
+            try:
+                row = future.result()
+            except Exception as exc:  # noqa: BLE001 - a point's failure is not the sweep's
+                failed[point.id] = f"{type(exc).__name__}: {exc}"
+                say(f"[{skipped + len(written)}/{total}] {point.id} FAILED: {failed[point.id]}")
+                continue
+            finally:
+                future.release()
+            results.write(row)
+            written.append(row)
+            say(f"[{skipped + len(written)}/{total}] {_describe(row)}")
+            if on_point is not None:
+                on_point(row)
+    except BaseException:
+        client.cancel(futures, force=True)
+        raise
+
+
+class _client:
+    """A Dask client on the given scheduler, or on a new LocalCluster that it closes."""
+
+    def __init__(self, scheduler: str | None, workers: int | None):
+        self.scheduler, self.workers = scheduler, workers
+        self.cluster = self.client = None
+
+    def __enter__(self):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise AccelsimError("sweeps run on Dask: pip install 'accelsim[dist]' "
+                                "(dask[distributed], pyarrow)") from None
+
+        if self.scheduler:
+            self.client = Client(self.scheduler)
+        else:
+            self.cluster = LocalCluster(n_workers=self.workers or DEFAULT_WORKERS,
+                                        threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _describe(row: dict) -> str:
+    params = ", ".join(f"{k}={row[k]}" for k in row if k not in _FIXED)
+    if row.get("status") != "ok":
+        return f"{row['workload']} {row['phase']} {params}: {row.get('status')}"
+    return (f"{row['workload']} {row['phase']} {params}: {row['model_latency_s']:.4g} s, "
+            f"{row['tokens_per_s']:.4g} tokens/s, {row['energy_per_token_j']:.4g} J/token")
+
+
+_FIXED = {"id", "workload", "phase", "model_latency_s", "tokens_per_s", "energy_j",
+          "energy_per_token_j", "offchip_bytes", "fits", "status"}
+
+
+def _printer(progress: bool) -> Callable[[str], None]:
+    if not progress:
+        return lambda text: None
+    return lambda text: print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,35 @@
+"""accelsim sweep from the command line: one row per point, and a rerun resumes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_sweep_command_writes_rows_and_resumes(run_cli, tmp_path):
+    sweep = tmp_path / "clock.yaml"
+    sweep.write_text(f"""kind: sweep
+version: 1
+name: clock
+hardware: {ROOT / 'hw_configs' / 'shared-ws-32x32.yaml'}
+workloads: [{ROOT / 'workloads' / 'fusemax-bert.yaml'}]
+phases: [prefill]
+seq_len: 64
+parameters:
+  clock: [500 MHz, 1 GHz]
+output: rows.csv
+""")
+    code, out, err = run_cli("sweep", str(sweep), "--budget", "30", "--workers", "1", "-q")
+    assert code == 0, out + err
+    assert "2 points run, 0 already done" in out
+    rows = list(csv.DictReader((tmp_path / "rows.csv").open()))
+    assert sorted(r["clock"] for r in rows) == ["1 GHz", "500 MHz"]
+    # same cycles at half the clock: twice the time (every point is latency = cycles / clock)
+    by_clock = {r["clock"]: float(r["model_latency_s"]) for r in rows}
+    assert by_clock["500 MHz"] == pytest.approx(2 * by_clock["1 GHz"], rel=1e-12)
+    code, out, err = run_cli("sweep", str(sweep), "--budget", "30", "--workers", "1", "-q")
+    assert code == 0 and "0 points run, 2 already done" in out

@@ -1,0 +1,70 @@
+"""Expanding a sweep spec: grid and random points, stable ids, bad parameter paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accelsim.errors import SpecError
+from accelsim.sweep import load_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+HW = ROOT / "hw_configs" / "shared-ws-32x32.yaml"
+WORKLOAD = ROOT / "workloads" / "fusemax-bert.yaml"
+
+
+def write_sweep(folder: Path, parameters: str, extra: str = "") -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text("kind: sweep\nversion: 1\nname: t\n"
+                    f"hardware: {HW}\nworkloads: [{WORKLOAD}]\nphases: [prefill, decode]\n"
+                    f"seq_len: 64\nparameters:\n{parameters}{extra}")
+    return path
+
+
+def test_grid_is_every_combination_with_the_values_applied(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, "  levels[1].capacity: [32 KiB, 128 KiB]\n"
+                                             "  clock: [1 GHz, 2 GHz, 500 MHz]\n"
+                                             "  compute[0].instances: [16, 32]\n"))
+    assert len(sweep.points) == 2 * 3 * 2 * 2  # x workloads (1) x phases (2)
+    assert len({p.id for p in sweep.points}) == len(sweep.points)
+    point = next(p for p in sweep.points if p.parameters == {
+        "levels[1].capacity": "128 KiB", "clock": "2 GHz", "compute[0].instances": 16})
+    assert point.arch.levels[1].capacity_bytes == 128 * 1024
+    assert point.arch.clock_hz == 2e9
+    assert point.arch.compute[0].count == 16
+
+
+def test_ids_are_stable_across_loads_and_level_names_work(tmp_path):
+    params = "  levels[W_SRAM].capacity: [32 KiB, 64 KiB]\n"
+    first = load_sweep(write_sweep(tmp_path, params))
+    again = load_sweep(write_sweep(tmp_path, params))
+    assert [p.id for p in first.points] == [p.id for p in again.points]
+    assert first.points[0].arch.levels[1].capacity_bytes == 32 * 1024
+
+
+def test_random_mode_draws_seeded_samples(tmp_path):
+    params = "  levels[1].capacity: [8 KiB, 16 KiB, 32 KiB, 64 KiB, 128 KiB]\n"
+    one = load_sweep(write_sweep(tmp_path, params, "mode: random\nsamples: 4\nseed: 3\n"))
+    two = load_sweep(write_sweep(tmp_path, params, "mode: random\nsamples: 4\nseed: 3\n"))
+    grid = load_sweep(write_sweep(tmp_path, params))
+    assert len(one.points) == 4
+    assert [p.id for p in one.points] == [p.id for p in two.points]
+    assert {p.id for p in one.points} <= {p.id for p in grid.points}
+
+
+@pytest.mark.parametrize("parameter, value, expected", [
+    ("levels[9].capacity", "32 KiB", "out of range"),
+    ("levels[SRAM].capacity", "32 KiB", "no entry named 'SRAM'"),
+    ("level[1].capacity", "32 KiB", "no field 'level'"),
+    ("levels[1].capacityy", "32 KiB", "unknown key 'capacityy'"),
+    ("levels[1].capacity", "32 KiBB", "levels[1].capacity"),
+    ("levels[1]capacity", "32 KiB", "bad parameter path"),
+])
+def test_bad_parameter_is_a_spec_error_naming_file_and_parameter(tmp_path, parameter, value,
+                                                                   expected):
+    path = write_sweep(tmp_path, f"  {parameter}: [{value}]\n")
+    with pytest.raises(SpecError) as info:
+        load_sweep(path)
+    text = str(info.value)
+    assert str(path) in text and parameter in text and expected in text
