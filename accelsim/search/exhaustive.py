@@ -43,16 +43,22 @@ MAX_BATCH = 65536
 """Largest batch of candidates handed out at once."""
 
 
-def enumerate_space(space: MapSpace) -> Iterator[Candidates]:
-    """Every candidate of the pruned mapspace, in batches (deterministic order)."""
+def _keep_variants(space: MapSpace):
+    """Per keep choice: the keep matrix and every rank's factor chains (levels that keep
+    nothing own no temporal loops); choices some rank cannot be mapped under are skipped."""
     for keeps in keep_choices(space):
         allowed = space.allowed.copy()
         empty = ~keeps.any(axis=1)
         empty[0] = False
         allowed[: space.n_levels][empty] = False
         chains = [rank_chains(space, r, allowed, keeps) for r in range(space.n_ranks)]
-        if any(c.shape[0] == 0 for c in chains):
-            continue
+        if all(c.shape[0] for c in chains):
+            yield keeps, chains
+
+
+def enumerate_space(space: MapSpace) -> Iterator[Candidates]:
+    """Every candidate of the pruned mapspace, in batches (deterministic order)."""
+    for keeps, chains in _keep_variants(space):
         table = order_table(space, keeps)
         for factors in _factor_batches(space, chains, keeps):
             yield from _with_orders(space, factors, keeps, table)
@@ -61,14 +67,7 @@ def enumerate_space(space: MapSpace) -> Iterator[Candidates]:
 def space_size(space: MapSpace) -> int:
     """The number of candidates :func:`enumerate_space` yields (enumerates factors only)."""
     total = 0
-    for keeps in keep_choices(space):
-        allowed = space.allowed.copy()
-        empty = ~keeps.any(axis=1)
-        empty[0] = False
-        allowed[: space.n_levels][empty] = False
-        chains = [rank_chains(space, r, allowed, keeps) for r in range(space.n_ranks)]
-        if any(c.shape[0] == 0 for c in chains):
-            continue
+    for keeps, chains in _keep_variants(space):
         lens, _ = order_table(space, keeps)
         for factors in _factor_batches(space, chains, keeps):
             total += int(_order_counts(space, factors, keeps, lens).sum())

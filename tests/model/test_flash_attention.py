@@ -25,12 +25,17 @@ from accelsim.spec import HardwareSpec, MappingSpec
 ROOT = Path(__file__).resolve().parents[2]
 FA2 = load_cascade(ROOT / "einsum_cascades" / "flash_attention2.yaml")
 
-HARDWARE = Architecture.from_spec(HardwareSpec.model_validate({
-    "kind": "hardware", "version": 1, "name": "hbm-sram", "clock": "1 GHz",
-    "levels": [{"name": "HBM", "word_bits": 32},
-               {"name": "SRAM", "capacity": "64 MiB", "word_bits": 32}],
-    "compute": [{"name": "pe", "ops": ["mac", "add", "max", "exp", "divide", "elementwise"],
-                 "throughput": {"fp32": 1, "bf16": 1}}]}))
+def two_level(name: str, capacity: str) -> Architecture:
+    """HBM and one on-chip SRAM of ``capacity`` above a processing element."""
+    return Architecture.from_spec(HardwareSpec.model_validate({
+        "kind": "hardware", "version": 1, "name": name, "clock": "1 GHz",
+        "levels": [{"name": "HBM", "word_bits": 32},
+                   {"name": "SRAM", "capacity": capacity, "word_bits": 32}],
+        "compute": [{"name": "pe", "ops": ["mac", "add", "max", "exp", "divide", "elementwise"],
+                     "throughput": {"fp32": 1, "bf16": 1}}]}))
+
+
+HARDWARE = two_level("hbm-sram", "64 MiB")
 
 
 def blocks(n: int, d: int, m: int) -> tuple[int, int]:
@@ -162,12 +167,7 @@ def test_carried_state_that_cannot_stay_on_chip_is_refused():
     n, d = 64, 8
     br, bc = blocks(n, d, 256)
     given = dict(H=1, E=d, F=d, M=n, P=n, P0=br, M0=bc)
-    small = Architecture.from_spec(HardwareSpec.model_validate({
-        "kind": "hardware", "version": 1, "name": "small-sram", "clock": "1 GHz",
-        "levels": [{"name": "HBM", "word_bits": 32},
-                   {"name": "SRAM", "capacity": "2 KiB", "word_bits": 32}],
-        "compute": [{"name": "pe", "ops": ["mac", "add", "max", "exp", "divide", "elementwise"],
-                     "throughput": {"fp32": 1, "bf16": 1}}]}))
+    small = two_level("small-sram", "2 KiB")
     mapping = fa2_mapping(FA2, FA2.sizes(**given), [("M1", math.ceil(n / bc)),
                                                     ("P1", math.ceil(n / br))])
     from accelsim.errors import CapacityError
