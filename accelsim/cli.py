@@ -76,7 +76,7 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
 @click.option("--search", "strategy", default="anneal", show_default=True,
               help="Workloads: the mapper's strategy for every Einsum.")
 @click.option("--budget", type=click.IntRange(min=1), default=None,
-              help="Workloads: mappings evaluated per Einsum (default 600).")
+              help="Workloads: mappings evaluated per Einsum (default 400).")
 @click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE",
               help="Cascades: set a rank size, e.g. --size M=4096 (repeatable).")
 @click.option("--json", "json_path", type=click.Path(), help="Write the result as JSON.")
@@ -288,7 +288,7 @@ def _save_mapping(path: str, mapping) -> None:
 @click.argument("workload", type=click.Path())
 @_workload_options
 @click.option("--budget", type=click.IntRange(min=1), default=None,
-              help="Mappings evaluated per Einsum (default 600).")
+              help="Mappings evaluated per Einsum (default 400).")
 @click.option("--json", "json_path", type=click.Path(), help="Write both results as JSON.")
 def compare(hardware_a, hardware_b, workload, phase, batch, seq_len, kv_len, dtype, attention,
             budget, json_path) -> None:
@@ -418,7 +418,7 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local worker processes (default 2).")
 @click.option("--budget", type=click.IntRange(min=1), default=None,
-              help="Mappings evaluated per Einsum (default 600).")
+              help="Mappings evaluated per Einsum (default 400).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sweep_cmd(sweep_file, scheduler, output, workers, budget, quiet) -> None:
     """Run a design-space sweep (kind: sweep): every point's totals stream to the output as

@@ -27,7 +27,7 @@ from accelsim.mapping import BoundEinsum
 from accelsim.model import Report
 from accelsim.search import search
 
-DEFAULT_BUDGET = 600
+DEFAULT_BUDGET = 400
 """Mappings evaluated per Einsum when the caller gives no budget."""
 
 
