@@ -436,6 +436,58 @@ def sweep_cmd(sweep_file, scheduler, output, workers, budget, quiet) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@cli.command()
+@click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True,
+              help="The device to measure (the GPU path needs CUDA; see accelsim.validate.gpu).")
+@click.option("--out", "out_path", type=click.Path(), default=None,
+              help="Hardware YAML to write (default cpu-HOST.yaml here).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads torch may use while measuring (default: all).")
+@click.option("--quick", is_flag=True, help="Smaller measurements (seconds, noisier).")
+def calibrate(device, out_path, threads, quick) -> None:
+    """Measure this machine (peak FLOP/s, memory bandwidth, cache sizes) and write a
+    hardware YAML that `accelsim check` accepts, each number sourced as a measurement.
+
+    Example: accelsim calibrate --device cpu --out my-cpu.yaml
+    """
+    from accelsim.validate.cpu import calibrate as run
+
+    click.echo(run(out_path, quick=quick, threads=threads))
+
+
+@cli.command()
+@click.argument("hardware", type=click.Path())
+@click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True)
+@click.option("--quick", is_flag=True, help="Fewer, smaller cases.")
+@click.option("--json", "json_path", type=click.Path(), help="Write the rows and MAPE as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(), help="Predicted-vs-measured scatter (PNG).")
+def validate(hardware, device, quick, json_path, plot_path) -> None:
+    """Time real PyTorch operators (CPU) or the Triton reference kernels (GPU) and compare
+    them with accelsim's predictions on HARDWARE: predicted, measured, error and
+    bottleneck per case, and the mean absolute percentage error.
+
+    Example: accelsim calibrate --device cpu --out cpu.yaml && accelsim validate cpu.yaml
+    """
+    from accelsim.errors import ValidationRunError
+
+    try:
+        if device == "cpu":
+            from accelsim.validate.cpu import validate as run
+        else:
+            from accelsim.validate.gpu import validate as run
+        from accelsim.validate.output import print_table, scatter, write_json
+    except ImportError as exc:
+        raise ValidationRunError(f"validation needs torch and triton ({exc.name} is missing): "
+                                 "pip install torch==2.13.0 -e '.[validate]'") from None
+    rows, error = run(hardware, quick=quick)
+    print_table(rows)
+    click.echo(f"MAPE {error:.1f}% over {len(rows)} cases")
+    if json_path:
+        write_json(rows, json_path, device=device, hardware=str(hardware))
+    if plot_path:
+        scatter(rows, plot_path, title=f"accelsim on {device}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI inside the error boundary and return the exit code."""
     try:
