@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from accelsim.cost import kernels
+from accelsim.cost import kernels, walker
 from accelsim.cost.nest import LoopNest, Problem
 from accelsim.errors import MappingError
 
@@ -195,13 +195,13 @@ def count_arrays(batch: NestArrays, problem: ProblemArrays, levels: LevelArrays,
         perfect = perfect_mask(batch, problem.sizes)
     perfect = perfect & bool((problem.dim_div == 1).all())
     for kernel, rows in ((kernels.count_perfect_batch, np.flatnonzero(perfect)),
-                         (kernels.count_walk_batch, np.flatnonzero(~perfect))):
+                         (walker.count_walk_batch, np.flatnonzero(~perfect))):
         if rows.size == 0:
             continue
         whole = rows.size == b
         loops = batch if whole else NestArrays(*(a[rows] for a in batch))
         part = out if whole else BatchCounts(*(a[rows] for a in out))
-        blocks = (problem.dim_div,) if kernel is kernels.count_walk_batch else ()
+        blocks = (problem.dim_div,) if kernel is walker.count_walk_batch else ()
         kernel(*loops, problem.sizes, problem.dim_rank, *blocks, problem.ndims,
                problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
                levels.access_bits, levels.energy_pj, *part)
