@@ -133,7 +133,7 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
     rows: dict[tuple[str, str], TensorTraffic] = {}
     ops: dict[str, int] = {}
     unit_cycles: dict[str, float] = {}
-    main = None
+    main, peak = None, 0.0
     elem_bytes: dict[str, float] = {}
     for _, nest, _ in items:                    # the cheap check first: no counting if it fails
         precheck_capacity(nest, arch, file)
@@ -144,15 +144,14 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
         member_ops = {k: v * repeats for k, v in bound.einsum.op_counts(bound.sizes).as_dict().items()}
         for k, v in member_ops.items():
             ops[k] = ops.get(k, 0) + v
-        cycles, _, unit = _compute_cycles(arch, bound, member_ops, fast)
-        main = main or unit
+        cycles, unit_peak, unit = _compute_cycles(arch, bound, member_ops, fast)
+        main, peak = main or unit, peak or unit_peak
         for k, v in cycles.items():
             unit_cycles[k] = unit_cycles.get(k, 0.0) + v
         elem_bytes.update({t: bound.bytes_per_element(t) for t in nest.problem.tensor_names})
     traffic = tuple(rows.values())
     levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file) for lv in range(len(arch.levels)))
     used = sum(n for c, n in ops.items() if _unit_for(arch, c) is main)
-    peak = main.count * max(main.ops_per_cycle.values())
     busy = unit_cycles.get(main.name, 0.0)
     utilization = used / (busy * peak) if busy else 0.0
     return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization)
@@ -229,7 +228,8 @@ def _throughput(unit: ComputeUnit, dtype: str, arch: Architecture) -> float:
 
 
 def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int], fast):
-    """Cycles per unit; the main unit's time follows the mapping's busy steps."""
+    """Cycles per unit (the main unit's time follows the mapping's busy steps), the main
+    unit's peak operations per cycle for the Einsum's element type, and the main unit."""
     dtype = next((bound.dtypes.get(t, "fp32") for t in bound.einsum.inputs), "fp32")
     main_class = "mac" if ops.get("mac") else max(ops, key=lambda c: ops[c])
     main = _unit_for(arch, main_class)
@@ -250,10 +250,7 @@ def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
             cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (rate * unit.count)
     peak = main.count * _throughput(main, dtype if dtype in main.ops_per_cycle else
                                     next(iter(main.ops_per_cycle)), arch)
-    main_cycles = cycles.get(main.name, 0.0)
-    used = sum(n for c, n in ops.items() if _unit_for(arch, c) is main)
-    utilization = used / (main_cycles * peak) if main_cycles else 0.0
-    return cycles, utilization, main
+    return cycles, peak, main
 
 
 def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization) -> Report:

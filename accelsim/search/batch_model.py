@@ -129,7 +129,9 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
         capacity=np.array([lv.capacity_bytes for lv in arch.levels], np.float64),
         double_buffer=np.array([lv.double_buffer for lv in arch.levels]),
         terms=tuple(terms), main_unit=main.name, used_ops=float(used),
-        peak=main.count * max(main.ops_per_cycle.values()), compute_pj=compute_pj,
+        peak=main.count * main.ops_per_cycle[dtype if dtype in main.ops_per_cycle
+                                              else next(iter(main.ops_per_cycle))],
+        compute_pj=compute_pj,
         leakage_pj_per_cycle=arch.leakage_pj_per_cycle, clock_hz=arch.clock_hz,
         launch_overhead_s=arch.launch_overhead_s)
 
