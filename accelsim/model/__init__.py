@@ -151,7 +151,7 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
         elem_bytes.update({t: bound.bytes_per_element(t) for t in nest.problem.tensor_names})
     traffic = tuple(rows.values())
     levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file) for lv in range(len(arch.levels)))
-    used = sum(n for c, n in ops.items() if _unit_for(arch, c) is main)
+    used = sum(n for c, n in ops.items() if unit_for(arch, c) is main)
     busy = unit_cycles.get(main.name, 0.0)
     utilization = used / (busy * peak) if busy else 0.0
     return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization)
@@ -212,7 +212,8 @@ def _level_use(arch: Architecture, lv: int, traffic: tuple[TensorTraffic, ...],
                     energy_pj=energy)
 
 
-def _unit_for(arch: Architecture, ir_class: str) -> ComputeUnit:
+def unit_for(arch: Architecture, ir_class: str) -> ComputeUnit:
+    """The unit that executes IR operation class ``ir_class`` (falling back to the MAC unit)."""
     unit = arch.unit_for(IR_TO_UNIT[ir_class]) or arch.unit_for("mac")
     if unit is None:
         raise SpecError(f"no compute unit of {arch.name} executes {ir_class!r} operations",
@@ -220,27 +221,31 @@ def _unit_for(arch: Architecture, ir_class: str) -> ComputeUnit:
     return unit
 
 
-def _throughput(unit: ComputeUnit, dtype: str, arch: Architecture) -> float:
-    if dtype in unit.ops_per_cycle:
-        return unit.ops_per_cycle[dtype]
-    raise SpecError(f"compute unit {unit.name!r} has no throughput for {dtype}; it lists "
-                    f"{', '.join(unit.ops_per_cycle)}", file=arch.file, path="compute")
+def unit_rate(unit: ComputeUnit, dtype: str) -> float:
+    """Operations per cycle per instance of ``unit`` on ``dtype``; a unit that lists no rate
+    for it runs at the rate of the first element type it lists."""
+    rates = unit.ops_per_cycle
+    return rates[dtype] if dtype in rates else next(iter(rates.values()))
+
+
+def operand_dtype(bound: BoundEinsum) -> str:
+    """The element type an Einsum computes in: that of its first input."""
+    return next((bound.dtypes.get(t, "fp32") for t in bound.einsum.inputs), "fp32")
 
 
 def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int], fast):
     """Cycles per unit (the main unit's time follows the mapping's busy steps), the main
     unit's peak operations per cycle for the Einsum's element type, and the main unit."""
-    dtype = next((bound.dtypes.get(t, "fp32") for t in bound.einsum.inputs), "fp32")
+    dtype = operand_dtype(bound)
     main_class = "mac" if ops.get("mac") else max(ops, key=lambda c: ops[c])
-    main = _unit_for(arch, main_class)
+    main = unit_for(arch, main_class)
     total_ops = max(sum(ops.values()), 1)
     cycles: dict[str, float] = {}
     for cls, n in ops.items():
         if n == 0:
             continue
-        unit = _unit_for(arch, cls)
-        rate = _throughput(unit, dtype if dtype in unit.ops_per_cycle else
-                           next(iter(unit.ops_per_cycle)), arch)
+        unit = unit_for(arch, cls)
+        rate = unit_rate(unit, dtype)
         cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
         if unit is main:
             # the mapping spreads every operation of the Einsum over the main unit's instances
@@ -248,8 +253,7 @@ def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
             cycles[unit.name] = cycles.get(unit.name, 0.0) + busy * cost / rate
         else:
             cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (rate * unit.count)
-    peak = main.count * _throughput(main, dtype if dtype in main.ops_per_cycle else
-                                    next(iter(main.ops_per_cycle)), arch)
+    peak = main.count * unit_rate(main, dtype)
     return cycles, peak, main
 
 
@@ -271,7 +275,7 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
             breakdown[lv.name] = lv.energy_pj
     compute_pj = 0.0
     for cls, n in ops.items():
-        unit = _unit_for(arch, cls)
+        unit = unit_for(arch, cls)
         pj = unit.energy_pj.get(IR_TO_UNIT[cls])
         if n and pj is None:
             missing.append(f"{unit.name}:{cls}")

@@ -9,6 +9,7 @@ import os
 
 from accelsim.arch import Architecture
 from accelsim.errors import SpecError
+from accelsim.model import unit_rate
 
 SUFFIXES = (".png", ".svg")
 
@@ -37,8 +38,7 @@ def roofline(result, arch: Architecture, path: str | os.PathLike, dtype: str = "
     bandwidth roof.  A MAC counts as two operations (multiply and add); others as one."""
     plt, fig, ax = _figure(path)
     mac = arch.unit_for("mac")
-    rate = (mac.ops_per_cycle.get(dtype, max(mac.ops_per_cycle.values())) if mac else 0)
-    peak = 2 * mac.count * rate * arch.clock_hz if mac else None
+    peak = 2 * mac.count * unit_rate(mac, dtype) * arch.clock_hz if mac else None
     bandwidth = arch.levels[0].read_bytes_per_cycle * arch.clock_hz
     xs, ys = [], []
     for e in result.einsums:

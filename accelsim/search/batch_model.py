@@ -33,9 +33,8 @@ import numpy as np
 
 from accelsim.arch import Architecture
 from accelsim.cost.fast import NestArrays, count_arrays
-from accelsim.errors import SpecError
 from accelsim.mapping import BoundEinsum
-from accelsim.model import IR_TO_UNIT
+from accelsim.model import IR_TO_UNIT, operand_dtype, unit_for, unit_rate
 from accelsim.search import kernels as search_kernels
 from accelsim.search.space import Candidates, MapSpace
 
@@ -102,26 +101,25 @@ class ModelConstants:
 def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
     """Precompute what :func:`accelsim.model.evaluate` derives from the Einsum and machine."""
     ops = bound.einsum.op_counts(bound.sizes).as_dict()
-    dtype = next((bound.dtypes.get(t, "fp32") for t in bound.einsum.inputs), "fp32")
-    main = _unit_for(arch, "mac" if ops.get("mac") else max(ops, key=lambda c: ops[c]))
+    dtype = operand_dtype(bound)
+    main = unit_for(arch, "mac" if ops.get("mac") else max(ops, key=lambda c: ops[c]))
     total = max(sum(ops.values()), 1)
     terms = []
     compute_pj = 0.0
     for cls, n in ops.items():
-        unit = _unit_for(arch, cls)
+        unit = unit_for(arch, cls)
         pj = unit.energy_pj.get(IR_TO_UNIT[cls])
         compute_pj += n * (pj or 0.0)
         if n == 0:
             continue
-        rates = unit.ops_per_cycle
-        rate = rates[dtype if dtype in rates else next(iter(rates))]
+        rate = unit_rate(unit, dtype)
         cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
         if unit is main:
             terms.append(ComputeTerm(unit.name, 1.0, 0.0, n / total, cost, rate))
         else:
             fixed = n * cost / (rate * unit.count)
             terms.append(ComputeTerm(unit.name, 0.0, fixed, 0.0, cost, rate))
-    used = sum(n for c, n in ops.items() if _unit_for(arch, c) is main)
+    used = sum(n for c, n in ops.items() if unit_for(arch, c) is main)
     return ModelConstants(
         has_energy=np.array([lv.has_energy for lv in arch.levels]),
         read_bw=np.array([lv.read_bytes_per_cycle for lv in arch.levels], np.float64),
@@ -129,19 +127,10 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
         capacity=np.array([lv.capacity_bytes for lv in arch.levels], np.float64),
         double_buffer=np.array([lv.double_buffer for lv in arch.levels]),
         terms=tuple(terms), main_unit=main.name, used_ops=float(used),
-        peak=main.count * main.ops_per_cycle[dtype if dtype in main.ops_per_cycle
-                                              else next(iter(main.ops_per_cycle))],
+        peak=main.count * unit_rate(main, dtype),
         compute_pj=compute_pj,
         leakage_pj_per_cycle=arch.leakage_pj_per_cycle, clock_hz=arch.clock_hz,
         launch_overhead_s=arch.launch_overhead_s)
-
-
-def _unit_for(arch: Architecture, ir_class: str):
-    unit = arch.unit_for(IR_TO_UNIT[ir_class]) or arch.unit_for("mac")
-    if unit is None:
-        raise SpecError(f"no compute unit of {arch.name} executes {ir_class!r} operations",
-                        file=arch.file, path="compute")
-    return unit
 
 
 # ---------------------------------------------------------------------------- pre-check

@@ -93,14 +93,21 @@ def _describe(value: Any) -> str:
     return f"{text} ({_JSON_TYPES.get(type(value), type(value).__name__)})"
 
 
-def _llama(c: _Config) -> dict:
+def _standard_keys(c: _Config) -> dict:
+    """The shape keys Llama, Mistral, BERT and ViT configs name alike."""
     return {
         "layers": c.count("num_hidden_layers", "layers"),
         "hidden": c.count("hidden_size", "hidden"),
         "heads": c.count("num_attention_heads", "heads"),
+        "ffn": c.count("intermediate_size", "ffn"),
+    }
+
+
+def _llama(c: _Config) -> dict:
+    return {
+        **_standard_keys(c),
         "kv_heads": c.count("num_key_value_heads", "kv_heads", default=None),
         "head_dim": c.count("head_dim", "head_dim", default=None),
-        "ffn": c.count("intermediate_size", "ffn"),
         "ffn_activation": c.choice("hidden_act", GATED_ACTIVATIONS, "silu", "ffn_activation"),
         "norm": "rmsnorm", "norm_position": "pre", "position": "rope", "causal": True,
         "vocab": c.count("vocab_size", "vocab"),
@@ -119,10 +126,7 @@ def _mistral(c: _Config) -> dict:
 
 def _bert(c: _Config) -> dict:
     return {
-        "layers": c.count("num_hidden_layers", "layers"),
-        "hidden": c.count("hidden_size", "hidden"),
-        "heads": c.count("num_attention_heads", "heads"),
-        "ffn": c.count("intermediate_size", "ffn"),
+        **_standard_keys(c),
         "ffn_activation": c.choice("hidden_act", PLAIN_ACTIVATIONS, "gelu", "ffn_activation"),
         "norm": "layernorm", "norm_position": "post",
         "position": c.choice("position_embedding_type", BERT_POSITIONS, "absolute", "position"),
@@ -154,10 +158,7 @@ def _gpt2(c: _Config) -> dict:
 
 def _vit(c: _Config) -> dict:
     return {
-        "layers": c.count("num_hidden_layers", "layers"),
-        "hidden": c.count("hidden_size", "hidden"),
-        "heads": c.count("num_attention_heads", "heads"),
-        "ffn": c.count("intermediate_size", "ffn"),
+        **_standard_keys(c),
         "ffn_activation": c.choice("hidden_act", PLAIN_ACTIVATIONS, "gelu", "ffn_activation"),
         "norm": "layernorm", "norm_position": "pre", "position": "learned", "causal": False,
         "image_size": c.count("image_size", "image_size"),
