@@ -229,15 +229,28 @@ class Einsum:
         return "read-write" if self.reduce is not None else "write"
 
     def accesses(self, sizes: Mapping[str, int] | None = None) -> tuple[TensorAccess, ...]:
-        """Structural view: the output access, then every read, with affine projections."""
+        """Structural view: the output access, then every read, with affine projections.
+
+        Remembered per (Einsum, sizes) for the last few thousand calls: mappers ask for
+        the same accesses many times."""
+        key = (id(self), None if sizes is None else tuple(sorted(sizes.items())))
+        hit = _ACCESSES.get(key)
+        if hit is not None and hit[0] is self:
+            return hit[1]
         found = [TensorAccess(self.name, self.output_mode, _projections(self.output, sizes))]
         found += [TensorAccess(a.tensor, "read", _projections(a, sizes)) for a in self.reads]
+        if len(_ACCESSES) >= 4096:
+            _ACCESSES.clear()
+        _ACCESSES[key] = (self, tuple(found))
         return tuple(found)
 
     def op_counts(self, sizes: Mapping[str, int]) -> OpCounts:
         """Operation counts by class; see :mod:`accelsim.ir.counts`."""
         from accelsim.ir.counts import einsum_op_counts
         return einsum_op_counts(self, sizes)
+
+
+_ACCESSES: dict[tuple, tuple] = {}
 
 
 def parse_initial(initial) -> Expr | None:

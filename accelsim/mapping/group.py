@@ -69,6 +69,22 @@ def find_splits(cascade: Cascade, given: dict[str, int]) -> list[Split]:
     return list(found.values())
 
 
+_SPLITS: dict[tuple, tuple] = {}
+_SPLITS_KEPT = 64
+
+
+def _splits_and_carried(cascade: Cascade, given: dict[str, int]):
+    """find_splits and carried_dims, remembered for the last few (cascade, sizes) pairs: a
+    search evaluates many group mappings of one cascade."""
+    key = (id(cascade), tuple(sorted(given.items())))
+    hit = _SPLITS.get(key)
+    if hit is None or hit[0] is not cascade:
+        if len(_SPLITS) >= _SPLITS_KEPT:
+            _SPLITS.pop(next(iter(_SPLITS)))
+        hit = _SPLITS[key] = (cascade, find_splits(cascade, given), carried_dims(cascade))
+    return hit[1], hit[2]
+
+
 def carried_dims(cascade: Cascade) -> dict[str, int]:
     """Tensor -> the dimension an iterative Einsum carries it along (updated in place)."""
     carried = {}
@@ -170,7 +186,7 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
     read_elsewhere = {t for e in cascade.einsums if e.name not in written for t in e.inputs}
     internal = frozenset(t for t in written if t not in cascade.outputs and t not in read_elsewhere
                          and any(t in e.inputs for e in members))
-    splits, carried = find_splits(cascade, given), carried_dims(cascade)
+    splits, carried = _splits_and_carried(cascade, given)
     out = []
     for einsum in members:
         bound = BoundEinsum(einsum, sizes, dtypes, roles)

@@ -7,16 +7,17 @@ kernels and the vectorized model (accelsim.search.batch_model), converts the win
 the Pareto front to MappingSpecs, re-evaluates the winner with accelsim.model.evaluate for
 its full Report, and states found / bound for off-chip traffic (accelsim.search.bound).
 
-Single Einsums only for now: ``target`` is a BoundEinsum.  Fused groups and whole
-cascades will enter through the same function (a target type each), with their own
-spaces and the same strategies.
+``target`` is a BoundEinsum (one Einsum), a :class:`FusedGroup` (Einsums of a cascade run
+as one fused kernel: the tiles of their shared loops and every member's mapping are
+searched) or a :class:`BoundCascade` (a whole cascade: which Einsums to fuse, and each
+group's mapping); see accelsim.search.fusion.  The last returns a :class:`CascadeResult`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Union
 
 import numpy as np
@@ -28,13 +29,17 @@ from accelsim.model import Report, evaluate
 from accelsim.search.batch_model import model_constants
 from accelsim.search.bound import offchip_lower_bound, ski_slope
 from accelsim.search.constraints import Constraints, load_constraints
+from accelsim.search.fusion import (MEMBER_BUDGET, BoundCascade, CascadeResult, FusedGroup,
+                                    MemberSearch,
+                                    cascade_bound, group_bound, search_cascade, search_group)
 from accelsim.search.driver import (OBJECTIVES, Objective, Progress, Run, StopSearch,
                                     objective_weights)
 from accelsim.search.space import MapSpace, build_space, to_mapping
 from accelsim.search.strategies import STRATEGIES, get_strategy
 from accelsim.spec.mapping import MappingSpec
 
-__all__ = ["OBJECTIVES", "STRATEGIES", "Constraints", "ParetoPoint", "Progress", "SearchResult",
+__all__ = ["OBJECTIVES", "STRATEGIES", "BoundCascade", "CascadeResult", "Constraints",
+           "FusedGroup", "ParetoPoint", "Progress", "SearchResult",
            "build_space", "load_constraints", "offchip_lower_bound", "onchip_capacity",
            "search", "ski_slope"]
 
@@ -92,7 +97,7 @@ def onchip_capacity(arch: Architecture) -> float:
     return float(sum(lv.capacity_bytes * lv.fanout for lv in arch.levels[1:]))
 
 
-def search(target: BoundEinsum, hardware: Union[Architecture, str, os.PathLike],
+def search(target: Union[BoundEinsum, FusedGroup, BoundCascade], hardware: Union[Architecture, str, os.PathLike],
            objective: Objective = "energy",
            constraints: Union[None, str, os.PathLike, dict, Constraints] = None,
            strategy: str = "anneal", budget: int | None = None,
@@ -107,12 +112,17 @@ def search(target: BoundEinsum, hardware: Union[Architecture, str, os.PathLike],
     every batch; KeyboardInterrupt (Ctrl-C, or raised by the callback) ends the search and
     the best mapping so far is returned.
     """
-    if not isinstance(target, BoundEinsum):
-        raise SpecError(f"search takes a BoundEinsum (a single Einsum), not "
-                        f"{type(target).__name__}; fused groups are not searched yet")
     run_strategy = get_strategy(strategy)
     weights = objective_weights(objective)
     arch = hardware if isinstance(hardware, Architecture) else load_architecture(str(hardware))
+    if isinstance(target, (FusedGroup, BoundCascade)):
+        if constraints is not None:
+            raise SpecError("constraints apply to single-Einsum searches; a group's members "
+                            "are searched without them")
+        return _search_fused(target, arch, weights, strategy, budget, seed, progress, bound)
+    if not isinstance(target, BoundEinsum):
+        raise SpecError(f"search takes a BoundEinsum, a FusedGroup or a BoundCascade, not "
+                        f"{type(target).__name__}")
     space = build_space(target, arch, load_constraints(constraints))
     if budget is None and budget_seconds is None and strategy != "exhaustive":
         budget = DEFAULT_BUDGET
@@ -171,3 +181,42 @@ def _result(space: MapSpace, run: Run, strategy: str, seed: int, weights, interr
                         offchip_bound_bytes=limit if limit is not None and math.isfinite(limit)
                         else None,
                         bound_note=note)
+
+
+def _search_fused(target, arch: Architecture, weights, strategy: str, budget: int | None,
+                  seed: int, progress: bool, bound: bool):
+    """Groups and cascades (accelsim.search.fusion); ``budget`` is per member search."""
+    import time
+
+    per_member = budget or MEMBER_BUDGET
+    capacity = onchip_capacity(arch)
+    if isinstance(target, BoundCascade):
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+        with Bar(TextColumn("fusion search"), BarColumn(), MofNCompleteColumn(),
+                 TimeElapsedColumn(), disable=not progress, transient=True) as bar:
+            task = bar.add_task("fusion", total=len(target.cascade.einsums))
+            found = search_cascade(target, arch, weights, search, per_member, seed, strategy,
+                                   callback=lambda done, total: bar.update(task, completed=done))
+        if bound:
+            found = replace(found, offchip_bound_bytes=cascade_bound(target, capacity))
+        return found
+    start = time.perf_counter()
+    members = MemberSearch(arch, search, weights, per_member, seed, strategy)
+    best = search_group(target, arch, weights, members)
+    if best is None:
+        raise MappingError(f"no fused mapping of {'+'.join(target.members)} on {arch.name} "
+                           "fits: every tiling of its shared loops overflows the chip")
+    reports = best.tried
+    pareto = [ParetoPoint(r.energy_pj, r.latency_s, r.offchip_bytes, m) for r, m in reports
+              if not any(o.energy_pj <= r.energy_pj and o.latency_s <= r.latency_s
+                         and (o.energy_pj, o.latency_s) != (r.energy_pj, r.latency_s)
+                         for o, _ in reports)]
+    limit = group_bound(target, capacity) if bound else None
+    return SearchResult(
+        mapping=best.mapping, report=best.report, objective=dict(weights),
+        pareto=tuple(sorted(pareto, key=lambda p: p.energy_pj)), evaluated=members.evaluated,
+        considered=len(members.cache), elapsed_s=time.perf_counter() - start,
+        strategy=strategy, seed=seed, interrupted=False, offchip_bound_bytes=limit,
+        bound_note=(f"sum over members of the least off-chip bytes with {capacity:g} B on chip, "
+                    "the group's intermediates free" if bound else ""))

@@ -53,48 +53,72 @@ UNITS = ("bytes", "elements")
 
 def gemm_shape(bound: BoundEinsum):
     """(sizes (3,), missing rank per tensor (3,), tensor sizes (3,), read_write (3,),
-    bytes per element (3,)) for a GEMM-like Einsum; raises MappingError otherwise."""
+    bytes per element (3,), batch) for a GEMM-like Einsum; raises MappingError otherwise.
+
+    Batched and multi-rank GEMMs count too: ranks that index the same tensors are merged
+    into one (a loop over the product is at least as good a mapping, so the bound stays a
+    bound), and ranks that index all three tensors are a batch: the least traffic is the
+    batch count times that of one GEMM (a batch loop inside a tile boundary only grows
+    tiles, since every tensor depends on it)."""
     problem = einsum_problem(bound)
     p = encode_problem(problem)
-    if len(problem.tensors) != 3 or len(problem.ranks) != 3:
-        raise MappingError("the traffic bound needs a GEMM-like Einsum: three tensors over "
-                           "three ranks")
-    missing = []
+    if len(problem.tensors) != 3:
+        raise MappingError("the traffic bound needs a GEMM-like Einsum: three tensors")
+    holders: dict[int, set[int]] = {r: set() for r in range(len(problem.ranks))}
     for t in range(3):
-        ranks = [int(p.dim_rank[t, d, 0]) for d in range(p.ndims[t]) if p.dim_rank[t, d, 0] >= 0]
-        if (p.dim_rank[t, :, 1] >= 0).any() or (p.dim_div[t] > 1).any() or len(set(ranks)) != 2:
-            raise MappingError(f"tensor {problem.tensors[t].name!r} is not indexed by two "
-                               "plain ranks, as in a GEMM")
-        missing.append(({0, 1, 2} - set(ranks)).pop())
-    if sorted(missing) != [0, 1, 2]:
-        raise MappingError("the traffic bound needs each rank to miss from exactly one tensor")
-    sizes = p.sizes
-    tsize = np.array([math.prod(int(sizes[r]) for r in range(3) if r != missing[t])
-                      for t in range(3)], np.int64)
+        if (p.dim_rank[t, :, 1] >= 0).any() or (p.dim_div[t] > 1).any():
+            raise MappingError(f"tensor {problem.tensors[t].name!r} is not indexed by plain "
+                               "ranks, as in a GEMM")
+        for d in range(p.ndims[t]):
+            if p.dim_rank[t, d, 0] >= 0:
+                holders[int(p.dim_rank[t, d, 0])].add(t)
+    sizes = np.ones(3, np.int64)
+    batch = 1
+    for r, held in holders.items():
+        if len(held) == 3:
+            batch *= int(p.sizes[r])
+        elif len(held) == 2:
+            sizes[({0, 1, 2} - held).pop()] *= int(p.sizes[r])
+        elif int(p.sizes[r]) > 1:
+            raise MappingError(f"rank {problem.ranks and list(problem.ranks)[r]!r} indexes "
+                               "one tensor only; the traffic bound needs a GEMM-like Einsum")
+    if (sizes == 1).any():
+        raise MappingError("the traffic bound needs each tensor to miss a rank the others "
+                           "have, as in a GEMM")
+    missing = np.arange(3, dtype=np.int64)       # merged rank t is the one tensor t misses
+    tsize = np.array([math.prod(int(sizes[r]) for r in range(3) if r != t) for t in range(3)],
+                     np.int64)
     bpe = np.array([tensor.bytes_per_element for tensor in problem.tensors], np.float64)
-    return sizes, np.array(missing, np.int64), tsize, p.read_write.copy(), bpe
+    return sizes, missing, tsize, p.read_write.copy(), bpe, batch
 
 
-def ski_slope(bound: BoundEinsum, capacities, unit: str = "bytes") -> np.ndarray:
-    """The least off-chip traffic at each capacity (same unit for both: bytes or elements)."""
+def ski_slope(bound: BoundEinsum, capacities, unit: str = "bytes",
+              free: frozenset[str] = frozenset()) -> np.ndarray:
+    """The least off-chip traffic at each capacity (same unit for both: bytes or elements).
+
+    Tensors in ``free`` cost no traffic (they stay on chip, as a fused group's
+    intermediates do) but their tiles still take capacity."""
     if unit not in UNITS:
         raise MappingError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
-    sizes, missing, tsize, rw, bpe = gemm_shape(bound)
+    sizes, missing, tsize, rw, bpe, batch = gemm_shape(bound)
     weight = bpe if unit == "bytes" else np.ones(3)
+    names = [t.name for t in einsum_problem(bound).tensors]
+    paid = tuple(float(w) * (0.0 if n in free else 1.0) for w, n in zip(weight, names))
     caps = tuple(float(c) for c in np.atleast_1d(np.asarray(capacities, np.float64)))
     got = _curve(tuple(int(s) for s in sizes), tuple(missing.tolist()), tuple(tsize.tolist()),
-                 tuple(bool(x) for x in rw), tuple(float(w) for w in weight), caps)
-    return np.array(got, np.float64)
+                 tuple(bool(x) for x in rw), tuple(float(w) for w in weight), caps, paid)
+    return np.array(got, np.float64) * batch
 
 
-def offchip_lower_bound(bound: BoundEinsum, capacity: float, unit: str = "bytes") -> float:
+def offchip_lower_bound(bound: BoundEinsum, capacity: float, unit: str = "bytes",
+                        free: frozenset[str] = frozenset()) -> float:
     """The least off-chip traffic of any mapping with ``capacity`` on chip (see the module
     docstring); ``math.inf`` capacity gives the compulsory traffic."""
-    return float(ski_slope(bound, [capacity], unit)[0])
+    return float(ski_slope(bound, [capacity], unit, free)[0])
 
 
 @lru_cache(maxsize=64)
-def _curve(sizes, missing, tsize, rw, weight, caps) -> tuple[float, ...]:
+def _curve(sizes, missing, tsize, rw, weight, caps, paid) -> tuple[float, ...]:
     order = np.argsort(caps)
     sorted_caps = np.array(caps, np.float64)[order]
     chains = [_chains(s).astype(np.float64) for s in sizes]
@@ -104,7 +128,7 @@ def _curve(sizes, missing, tsize, rw, weight, caps) -> tuple[float, ...]:
         gamma = np.ascontiguousarray(chains[g][chains[g][:, 3] == 1])   # WLOG (docstring)
         got = _sigma_curve(chains[a], chains[b], gamma,
                            np.array([weight[t] for t in sigma], np.float64),
-                           np.array([weight[t] * tsize[t] for t in sigma], np.float64),
+                           np.array([paid[t] * tsize[t] for t in sigma], np.float64),
                            np.array([rw[t] for t in sigma], np.bool_), sorted_caps)
         best = np.minimum(best, got)
     best = np.minimum.accumulate(best)

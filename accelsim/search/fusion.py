@@ -1,0 +1,458 @@
+"""Searching fused groups and whole cascades: which Einsums to fuse, and their tiles.
+
+A fused group (:class:`FusedGroup`) is mapped as shared loops at the backing store over
+*row ranks* (ranks every member keeps in its output, e.g. batch, tokens and heads for an
+attention chain), each member's own loops below them (accelsim.mapping.group).  The
+intermediates produced and consumed inside the group then live at the level below the
+backing store for one shared tile at a time and never travel off chip.
+
+The group mapspace is the tile of each row rank (a few divisors of its size, from 1 to the
+whole rank) times each member's own mapping.  For every tile choice each member is searched
+on its own (the single-Einsum mapper, with the rank sizes cut to the tile and no loops at
+the backing store, so the whole tile is held on chip); the members' winners are assembled
+into one group mapping and evaluated exactly with :func:`accelsim.model.evaluate_group`,
+which also checks that every member's tiles fit together.  A member search is cached by its
+cut sizes, so groups that share a member and a tile reuse it.
+
+A cascade (:class:`BoundCascade`) is partitioned into groups by dynamic programming over
+its Einsums in order: every run of consecutive Einsums that is connected (each member reads
+a tensor an earlier member writes), shares a row rank and keeps at least one intermediate
+inside is a candidate group; each Einsum alone is the unfused choice.  The best partition
+minimizes the objective summed over groups.  A product objective (EDP, weights) is not a
+sum over groups; it is minimized as the weighted sum of each metric relative to the
+unfused total, its first-order form around the unfused mapping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+from accelsim.arch import Architecture
+from accelsim.errors import CapacityError, MappingError, SpecError
+from accelsim.ir import Cascade, Einsum
+from accelsim.ir.sizes import is_derived
+from accelsim.mapping import BoundEinsum, einsum_problem
+from accelsim.model import Report, default_roles, evaluate_group
+from accelsim.search.bound import offchip_lower_bound
+from accelsim.search.constraints import Constraints, LevelConstraint
+from accelsim.search.space import divisors
+from accelsim.spec.mapping import LevelMapping, MappingSpec, TemporalLoop
+
+MAX_GROUP = 16
+"""Most Einsums in one candidate group."""
+TILES_PER_RANK = 4
+"""Tile sizes tried per row rank (1, the whole rank and divisors between)."""
+MAX_TILINGS = 24
+"""Most row-rank tilings tried per group."""
+EXACT_TILINGS = 3
+"""Tilings of a group evaluated exactly, the best by the members' summed costs."""
+MEMBER_BUDGET = 200
+"""Mappings evaluated per member search."""
+
+
+@dataclass(frozen=True)
+class FusedGroup:
+    """Einsums of a cascade (by output name, in cascade order) to run as one fused kernel."""
+
+    cascade: Cascade
+    members: tuple[str, ...]
+    sizes: Mapping[str, int]
+    dtypes: Mapping[str, str] = field(default_factory=dict)
+    roles: Mapping[str, str] = field(default_factory=dict)
+
+    def einsums(self) -> list[Einsum]:
+        return [self.cascade.einsum(name) for name in self.members]
+
+    @property
+    def given(self) -> dict[str, int]:
+        """The sizes of the cascade's free ranks (derived ones follow from them)."""
+        ranks = self.cascade.ranks
+        return {k: int(v) for k, v in self.sizes.items()
+                if k in ranks and not is_derived(ranks[k])}
+
+    @property
+    def full_sizes(self) -> dict[str, int]:
+        return self.cascade.sizes(**self.given)
+
+    def bound(self, einsum: Einsum, sizes: Mapping[str, int] | None = None) -> BoundEinsum:
+        return BoundEinsum(einsum, dict(sizes or self.full_sizes), self.all_dtypes,
+                           self.all_roles)
+
+    @property
+    def all_dtypes(self) -> dict[str, str]:
+        return {t: x.dtype for t, x in self.cascade.tensors.items()} | dict(self.dtypes)
+
+    @property
+    def all_roles(self) -> dict[str, str]:
+        return default_roles(self.cascade) | dict(self.roles)
+
+    def internal(self) -> tuple[str, ...]:
+        """Tensors written and read inside the group and nowhere else: kept on chip."""
+        written = set(self.members)
+        outside = {t for e in self.cascade.einsums if e.name not in written for t in e.inputs}
+        return tuple(name for name in self.members
+                     if name not in self.cascade.outputs and name not in outside
+                     and any(name in e.inputs for e in self.einsums()))
+
+    def row_ranks(self) -> tuple[str, ...]:
+        """Ranks every member has in its output, in the last member's output order."""
+        out_ranks = [set(_output_ranks(e)) for e in self.einsums()]
+        common = set.intersection(*out_ranks) if out_ranks else set()
+        return tuple(r for r in _output_ranks(self.einsums()[-1]) if r in common)
+
+
+@dataclass(frozen=True)
+class BoundCascade:
+    """A cascade with its rank sizes, element types and tensor roles fixed."""
+
+    cascade: Cascade
+    sizes: Mapping[str, int]
+    dtypes: Mapping[str, str] = field(default_factory=dict)
+    roles: Mapping[str, str] = field(default_factory=dict)
+
+    def group(self, members) -> FusedGroup:
+        return FusedGroup(self.cascade, tuple(members), self.sizes, self.dtypes, self.roles)
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """The best mapping found for one fused group (or one Einsum, when unfused)."""
+
+    members: tuple[str, ...]
+    mapping: MappingSpec
+    report: Report
+    on_chip: tuple[str, ...]
+    """Intermediates that never leave the chip."""
+    tiles: dict[str, int]
+    """Row rank -> the tile of the shared loops (empty when unfused)."""
+    tried: tuple[tuple[Report, MappingSpec], ...] = ()
+    """Every group mapping evaluated exactly (for the Pareto front)."""
+
+
+@dataclass(frozen=True)
+class CascadeResult:
+    """The best partition of a cascade into fused groups, with each group's mapping."""
+
+    groups: tuple[GroupResult, ...]
+    energy_pj: float
+    latency_s: float
+    offchip_bytes: float
+    unfused_energy_pj: float
+    unfused_latency_s: float
+    unfused_offchip_bytes: float
+    evaluated: int
+    candidates: int
+    """Candidate groups evaluated (besides the Einsums alone)."""
+    elapsed_s: float
+    interrupted: bool
+    offchip_bound_bytes: float | None = None
+    """Least off-chip bytes of the cascade under any fusion (:func:`cascade_bound`)."""
+
+    @property
+    def found_over_bound(self) -> float | None:
+        if not self.offchip_bound_bytes:
+            return None
+        return self.offchip_bytes / self.offchip_bound_bytes
+
+    @property
+    def on_chip(self) -> tuple[str, ...]:
+        return tuple(t for g in self.groups for t in g.on_chip)
+
+
+def _output_ranks(einsum: Einsum) -> list[str]:
+    out = einsum.accesses()[0]
+    ranks = []
+    for proj in out.dims:
+        for _, r in proj.terms:
+            if r not in ranks:
+                ranks.append(r)
+    return ranks
+
+
+class MemberSearch:
+    """Single-Einsum searches of group members on cut sizes, cached."""
+
+    def __init__(self, arch: Architecture, search_fn: Callable, objective, budget: int,
+                 seed: int, strategy: str = "anneal"):
+        self.arch, self.search_fn, self.objective = arch, search_fn, objective
+        self.budget, self.seed, self.strategy = budget, seed, strategy
+        self.cache: dict[tuple, object] = {}
+        self.evaluated = 0
+
+    def __call__(self, bound: BoundEinsum, on_chip_only: bool):
+        key = (bound.einsum.name, tuple(sorted(bound.ranks.items())), on_chip_only)
+        if key not in self.cache:
+            constraints = None
+            if on_chip_only:
+                top = self.arch.levels[0].name
+                constraints = Constraints(levels=[LevelConstraint(
+                    level=top, factors={r: 1 for r in bound.ranks})])
+            try:
+                found = self.search_fn(bound, self.arch, objective=self.objective,
+                                       constraints=constraints, budget=self.budget,
+                                       strategy=self.strategy, seed=self.seed,
+                                       progress=False, bound=False)
+                self.evaluated += found.evaluated
+            except (MappingError, CapacityError):
+                found = None
+            self.cache[key] = found
+        return self.cache[key]
+
+
+def tile_options(size: int, count: int = TILES_PER_RANK) -> list[int]:
+    """Up to ``count`` tiles of a rank of ``size``: 1, ``size`` and the divisors nearest to
+    evenly spaced points between them on a log scale."""
+    if size <= 1:
+        return [1]
+    found = {1, size}
+    divs = divisors(size)
+    for k in range(1, count - 1):
+        target = math.log(size) * k / (count - 1)
+        found.add(min(divs, key=lambda d: abs(math.log(d) - target)))
+    return sorted(found)
+
+
+def tilings(group: FusedGroup) -> list[dict[str, int]]:
+    """Row-rank tilings to try, at most MAX_TILINGS (evenly spread over the full product)."""
+    sizes = group.full_sizes
+    rows = group.row_ranks()
+    options = [tile_options(sizes[r]) for r in rows]
+    combos = list(itertools.product(*options))
+    if len(combos) > MAX_TILINGS:
+        step = len(combos) / MAX_TILINGS
+        combos = [combos[int(k * step)] for k in range(MAX_TILINGS)] + [combos[-1]]
+    return [dict(zip(rows, c)) for c in dict.fromkeys(combos)]
+
+
+def score(report: Report, weights: Mapping[str, float]) -> float:
+    """log of energy^a x latency^b x traffic^c (lower is better)."""
+    metrics = {"energy": report.energy_pj, "latency": report.latency_s,
+               "traffic": report.offchip_bytes}
+    return sum(w * math.log(max(metrics[k], 1e-30)) for k, w in weights.items() if w)
+
+
+def group_mapping(group: FusedGroup, arch: Architecture, tiles: Mapping[str, int],
+                  members: Mapping[str, MappingSpec]) -> MappingSpec:
+    """Shared loops over the row ranks at the backing store, each member's own loops below."""
+    sizes = group.full_sizes
+    top = arch.levels[0].name
+    shared = [TemporalLoop(rank=r, factor=math.ceil(sizes[r] / t))
+              for r, t in tiles.items() if sizes[r] > t]
+    own = {name: [lm for lm in found.levels if lm.level != top or lm.temporal or lm.spatial]
+           for name, found in members.items()}
+    roles = {t: r for t, r in group.all_roles.items()
+             if r in ("input", "weight", "output", "intermediate")}
+    tile_text = ", ".join(f"{r}={t}" for r, t in tiles.items())
+    return MappingSpec(kind="mapping", version=1, name="+".join(group.members),
+                       description=f"fused: shared tiles {tile_text or 'none'}",
+                       group=list(group.members),
+                       shared=[LevelMapping(level=top, temporal=shared)], einsums=own,
+                       roles=roles)
+
+
+def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, float],
+                 members: MemberSearch, exact: int = EXACT_TILINGS) -> GroupResult | None:
+    """The best tiling of a fused group and its members' mappings (module docstring);
+    None when no tiling fits on chip.
+
+    Every tiling's members are searched; the tilings are ranked by the sum of their
+    members' costs (each member's tile cost times the shared iterations), and the best
+    ``exact`` of them are assembled and evaluated exactly."""
+    full = group.full_sizes
+    ranked = []
+    for tiles in tilings(group):
+        found = _members_for(group, tiles, full, members)
+        if found is not None:
+            ranked.append((_estimate(found, tiles, full, arch, weights), tiles, found))
+    ranked.sort(key=lambda item: item[0])
+    best: GroupResult | None = None
+    best_score = math.inf
+    tried = []
+    for _, tiles, found in ranked[:exact]:
+        mapping = group_mapping(group, arch, tiles, {n: r.mapping for n, r in found.items()})
+        try:
+            report = evaluate_group(group.cascade, arch, mapping, sizes=group.given)
+        except (CapacityError, MappingError, SpecError):
+            continue
+        tried.append((report, mapping))
+        s = score(report, weights)
+        if s < best_score:
+            best_score, best = s, GroupResult(group.members, mapping, report,
+                                              group.internal(), dict(tiles))
+    return None if best is None else replace(best, tried=tuple(tried))
+
+
+def _members_for(group: FusedGroup, tiles, full, members: MemberSearch):
+    cut = dict(full) | dict(tiles)
+    found = {}
+    for einsum in group.einsums():
+        result = members(group.bound(einsum, cut), on_chip_only=True)
+        if result is None:
+            return None
+        found[einsum.name] = result
+    return found
+
+
+def _estimate(found, tiles, full, arch: Architecture, weights) -> float:
+    """Weighted log-cost of a tiling from its members' tile reports (one launch)."""
+    repeats = math.prod(math.ceil(full[r] / t) for r, t in tiles.items())
+    launch = arch.launch_overhead_s
+    energy = sum(r.report.energy_pj for r in found.values()) * repeats
+    latency = sum(r.report.latency_s - launch for r in found.values()) * repeats + launch
+    traffic = sum(r.report.offchip_bytes for r in found.values()) * repeats
+    metrics = {"energy": energy, "latency": latency, "traffic": traffic}
+    return sum(w * math.log(max(metrics[k], 1e-30)) for k, w in weights.items() if w)
+
+
+def candidate(group: FusedGroup) -> bool:
+    """Connected (members linked through tensors one writes and another reads), with a
+    row rank to share and an intermediate to keep on chip."""
+    einsums = group.einsums()
+    index = {e.name: i for i, e in enumerate(einsums)}
+    parent = list(range(len(einsums)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, einsum in enumerate(einsums):
+        for tensor in einsum.inputs:
+            if tensor in index:
+                parent[root(index[tensor])] = root(i)
+    connected = len({root(i) for i in range(len(einsums))}) == 1
+    return connected and bool(group.row_ranks()) and bool(group.internal())
+
+
+def unfused(bound: BoundEinsum, members: MemberSearch) -> GroupResult:
+    """One Einsum as its own kernel."""
+    found = members(bound, on_chip_only=False)
+    if found is None:
+        raise MappingError(f"no valid mapping of {bound.einsum.name} on {members.arch.name}")
+    return GroupResult((bound.einsum.name,), found.mapping, found.report, (), {})
+
+
+def additive_cost(weights: Mapping[str, float], totals: Mapping[str, float]):
+    """The per-group cost the partition sums: each weighted metric relative to ``totals``
+    (the unfused cascade's), so a single-metric objective is that metric's sum."""
+    def cost(report: Report) -> float:
+        metrics = {"energy": report.energy_pj, "latency": report.latency_s,
+                   "traffic": report.offchip_bytes}
+        return sum(w * metrics[k] / (totals[k] or 1.0) for k, w in weights.items() if w)
+    return cost
+
+
+def search_cascade(target: BoundCascade, arch: Architecture, weights: Mapping[str, float],
+                   search_fn: Callable, budget: int = MEMBER_BUDGET, seed: int = 0,
+                   strategy: str = "anneal",
+                   fuse: bool = True, max_group: int = MAX_GROUP,
+                   callback: Callable[[int, int], None] | None = None) -> CascadeResult:
+    """The best partition of a cascade into fused groups (module docstring).
+
+    ``callback(done, total)`` is called after each Einsum's candidates; KeyboardInterrupt
+    ends the search with the best partition of the Einsums done so far plus the rest
+    unfused.
+    """
+    start = time.perf_counter()
+    members = MemberSearch(arch, search_fn, weights, budget, seed, strategy)
+    einsums = list(target.cascade.einsums)
+    whole = target.group(e.name for e in einsums)
+    alone = [unfused(whole.bound(e), members) for e in einsums]
+    totals = {"energy": sum(g.report.energy_pj for g in alone),
+              "latency": sum(g.report.latency_s for g in alone),
+              "traffic": sum(g.report.offchip_bytes for g in alone)}
+    cost = additive_cost(weights, totals)
+    n = len(einsums)
+    best = [0.0] * (n + 1)
+    choice: list[tuple[int, GroupResult]] = [(0, alone[0])] * (n + 1)
+    tried, interrupted, done = 0, False, 0
+    try:
+        for i in range(1, n + 1):
+            best[i], choice[i] = best[i - 1] + cost(alone[i - 1].report), (i - 1, alone[i - 1])
+            for j in range(max(0, i - max_group), i - 1) if fuse else ():
+                group = target.group(e.name for e in einsums[j:i])
+                if not candidate(group):
+                    continue
+                tried += 1
+                found = search_group(group, arch, weights, members)
+                if found is not None and best[j] + cost(found.report) < best[i]:
+                    best[i], choice[i] = best[j] + cost(found.report), (j, found)
+            done = i
+            if callback:
+                callback(i, n)
+    except KeyboardInterrupt:
+        interrupted = True
+        for i in range(done + 1, n + 1):
+            best[i], choice[i] = best[i - 1] + cost(alone[i - 1].report), (i - 1, alone[i - 1])
+    groups = []
+    i = n
+    while i > 0:
+        j, found = choice[i]
+        groups.append(found)
+        i = j
+    groups.reverse()
+    return CascadeResult(
+        groups=tuple(groups), energy_pj=sum(g.report.energy_pj for g in groups),
+        latency_s=sum(g.report.latency_s for g in groups),
+        offchip_bytes=sum(g.report.offchip_bytes for g in groups),
+        unfused_energy_pj=totals["energy"], unfused_latency_s=totals["latency"],
+        unfused_offchip_bytes=totals["traffic"], evaluated=members.evaluated, candidates=tried,
+        elapsed_s=time.perf_counter() - start, interrupted=interrupted)
+
+
+def _footprint(projections, ranks: Mapping[str, int]) -> int:
+    """Elements a tensor's index range covers when every rank runs over its whole size."""
+    total = 1
+    for proj in projections:
+        extent = 1 + sum(abs(c) * (ranks[r] - 1) for c, r in proj.terms)
+        total *= -(-extent // proj.divisor) if proj.divisor > 1 else extent
+    return total
+
+
+def einsum_bound(bound: BoundEinsum, capacity: float, free: frozenset[str],
+                 cascade: Cascade | None = None) -> float:
+    """Least off-chip bytes of one Einsum whose ``free`` tensors stay on chip: the
+    ski-slope bound for GEMM-like Einsums (accelsim.search.bound), and at least every other
+    tensor moved once (read, or written)."""
+    compulsory = 0.0
+    for tensor in einsum_problem(bound).tensors:
+        if tensor.name in free:
+            continue
+        elements = _footprint(tensor.dims, bound.ranks)
+        if cascade is not None and tensor.name in cascade.tensors:
+            elements = min(elements, math.prod(cascade.tensors[tensor.name].extents(
+                bound.sizes)))
+        compulsory += elements * tensor.bytes_per_element
+    try:
+        slope = offchip_lower_bound(bound, capacity, "bytes", free)
+    except MappingError:
+        slope = 0.0
+    return max(compulsory, slope)
+
+
+def group_bound(group: FusedGroup, capacity: float) -> float:
+    """Least off-chip bytes of a fused group: the sum over members of :func:`einsum_bound`
+    with the group's on-chip tensors free (its intermediates, and what a member reads that
+    another member wrote).  Each member's nest moves its own data, so the sum bounds the
+    group's traffic."""
+    internal = set(group.internal())
+    written = set(group.members)
+    total = 0.0
+    for einsum in group.einsums():
+        free = frozenset(internal | (set(einsum.inputs) & (written - {einsum.name})))
+        total += einsum_bound(group.bound(einsum), capacity, free, group.cascade)
+    return total
+
+
+def cascade_bound(target: BoundCascade, capacity: float) -> float:
+    """Least off-chip bytes of a cascade under any fusion: every intermediate may stay on
+    chip, so each Einsum pays only for the cascade's inputs and outputs it touches."""
+    whole = target.group(e.name for e in target.cascade.einsums)
+    outputs = set(target.cascade.outputs)
+    free = frozenset(e.name for e in target.cascade.einsums if e.name not in outputs)
+    return sum(einsum_bound(whole.bound(e), capacity, free, target.cascade)
+               for e in target.cascade.einsums)
