@@ -70,7 +70,11 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
 @click.option("--dtype", default="bf16", show_default=True, help="Element type of everything.")
 @click.option("--attention", default=None,
               help="Attention variant: 3pass, 2pass, 1pass, flash2, splitkv "
-                   "(default flash2 for prefill, splitkv for decode).")
+                   "(default 3pass, fused by the search; with --no-fuse flash2 for "
+                   "prefill, splitkv for decode).")
+@click.option("--fuse/--no-fuse", default=True, show_default=True,
+              help="Workloads: search which Einsums to fuse (intermediates on chip), or map "
+                   "every Einsum as its own kernel.")
 @click.option("--mapping", "-m", "mapping_path", type=click.Path(),
               help="Cascades: the mapping file (one Einsum, or a fused group).")
 @click.option("--search", "strategy", default="anneal", show_default=True,
@@ -82,13 +86,14 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
 @click.option("--json", "json_path", type=click.Path(), help="Write the result as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(), help="Write a CSV (per Einsum or per level).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
-def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, mapping_path,
-             strategy, budget, sizes, json_path, csv_path, quiet) -> None:
+def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, fuse,
+             mapping_path, strategy, budget, sizes, json_path, csv_path, quiet) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
 
-    A workload (workloads/*.yaml or a Hugging Face config.json) is lowered, every Einsum is
-    mapped by the mapper and evaluated; the table lists each Einsum's latency, energy,
-    off-chip traffic, utilization and bottleneck, then per-layer and per-model time,
+    A workload (workloads/*.yaml or a Hugging Face config.json) is lowered and searched end
+    to end: which Einsums run fused (their intermediates on chip) and every kernel's
+    mapping; the table lists each kernel's latency, energy, off-chip traffic, utilization,
+    bottleneck and on-chip tensors, then per-layer and per-model time,
     tokens/s, energy per token, peak tile memory per level and whether the model fits.
 
     Examples:
@@ -103,7 +108,7 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
     is_workload = str(target).endswith(".json") or read_document(target)[1] == "workload"
     if is_workload:
         result = _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype,
-                                    attention, strategy, budget, quiet)
+                                    attention, strategy, budget, quiet, fuse)
         if json_path:
             out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
                                        "workload": result.to_dict()})
@@ -132,12 +137,12 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
 
 
 def _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype, attention,
-                       strategy, budget, quiet):
+                       strategy, budget, quiet, fuse=True):
     from accelsim.pipeline import evaluate_workload
 
     options = dict(phase=phase, batch=batch, seq_len=seq_len if phase == "prefill" else None,
                    kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
-                   attention=attention, strategy=strategy, budget=budget)
+                   attention=attention, strategy=strategy, budget=budget, fuse=fuse)
     if quiet:
         return evaluate_workload(hardware, target, **options)
     from rich.progress import Progress

@@ -1,10 +1,12 @@
 """A whole workload on a machine: lower it, map every Einsum, evaluate, and add up.
 
-``evaluate_workload`` is what ``accelsim evaluate HW WORKLOAD`` runs.  Each Einsum of the
-lowered layer (and of the embedding and LM-head cascades, when asked for) is mapped by the
-mapper (accelsim.search, with a small budget) and evaluated on its own, as one kernel:
+``evaluate_workload`` is what ``accelsim evaluate HW WORKLOAD`` runs.  The lowered layer
+(and the embedding and LM-head cascades, when asked for) is searched end to end: the
+fusion search (accelsim.search.fusion) picks which Einsums run as one fused kernel and the
+tiles and mappings of each, keeping their intermediates on chip; with ``fuse=False`` every
+Einsum is mapped on its own, as one kernel.  Each kernel is then one row:
 
-* time: Einsums run one after another, so a layer's latency is the sum of its Einsums'
+* time: kernels run one after another, so a layer's latency is the sum of its kernels'
   (each including the machine's launch overhead); the model's is the layer's times the
   number of layers, plus the ends;
 * tokens: a prefill processes batch x seq_len tokens, a decode step batch tokens;
@@ -25,7 +27,9 @@ from accelsim.dtypes import BYTES_PER_ELEMENT
 from accelsim.lower import kv_cache_bytes_per_token, load_workload, lower, parameter_count
 from accelsim.mapping import BoundEinsum
 from accelsim.model import Report
-from accelsim.search import search
+from accelsim.search import BoundCascade, search
+from accelsim.search.driver import objective_weights
+from accelsim.search.fusion import MEMBER_BUDGET, search_cascade
 
 DEFAULT_BUDGET = 400
 """Mappings evaluated per Einsum when the caller gives no budget."""
@@ -33,17 +37,23 @@ DEFAULT_BUDGET = 400
 
 @dataclass(frozen=True)
 class EinsumResult:
-    """One Einsum of the workload, its best mapping's report and how it was found."""
+    """One kernel of the workload (an Einsum, or a fused group of Einsums), its best
+    mapping's report and how it was found."""
 
     part: str
     """'pre' (embeddings), 'layer' or 'post' (final norm and LM head)."""
     name: str
+    """The Einsum's output, or the members' outputs joined by '+' for a fused group."""
     text: str
     count: int
     """How many times it runs per forward pass (the number of layers for layer Einsums)."""
     report: Report
     evaluated: int
+    """Mappings evaluated for this kernel (0 for the kernels of a fusion search, whose
+    count is the workload's ``evaluated``)."""
     search_s: float
+    on_chip: tuple[str, ...] = ()
+    """Intermediates of a fused group that never leave the chip."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,12 @@ class WorkloadResult:
     kv_cache_bytes: float
     fits: bool
     fits_note: str
+    fused: bool = False
+    """Whether the fusion search chose the kernels."""
+    evaluated: int = 0
+    """Mappings evaluated by the whole search."""
+    search_s: float = 0.0
+    """Seconds the whole search took."""
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -82,21 +98,60 @@ def evaluate_workload(hardware: Any, workload: Any, *, phase: str = "prefill", b
                       dtype: Any = "bf16", attention: str | None = None,
                       embeddings: bool = False, lm_head: bool = False,
                       strategy: str = "anneal", objective: str = "latency",
-                      budget: int | None = None, seed: int = 0,
+                      budget: int | None = None, seed: int = 0, fuse: bool = True,
                       on_einsum: Callable[[str, int, int], None] | None = None) -> WorkloadResult:
-    """Lower ``workload``, search a mapping for every Einsum and add up (module docstring).
+    """Lower ``workload``, search its kernels and add up (module docstring).
 
-    ``on_einsum(name, done, total)`` is called after each Einsum (for progress bars).
+    ``attention`` defaults to the 3-pass cascade when fusing (the search decides what to
+    fuse, FlashAttention-style rows included), else to the blocked flash2 (prefill) and
+    splitkv (decode) cascades.  ``budget`` is the evaluations per Einsum search.
+    ``on_einsum(name, done, total)`` is called as Einsums are done (for progress bars).
     """
     arch = hardware if isinstance(hardware, Architecture) else load_architecture(str(hardware))
     spec = load_workload(workload)
     if attention is None:
-        attention = "splitkv" if phase == "decode" else "flash2"
+        attention = "3pass" if fuse else ("splitkv" if phase == "decode" else "flash2")
     lowered = lower(spec, phase, batch=batch, seq_len=seq_len, kv_len=kv_len, dtype=dtype,
                     attention=attention, embeddings=embeddings, lm_head=lm_head)
-    parts = [("pre", lowered.pre, 1), ("layer", lowered.layer, lowered.layers),
-             ("post", lowered.post, 1)]
-    jobs = [(part, cascade, count, einsum) for part, cascade, count in parts if cascade
+    parts = [(part, cascade, count) for part, cascade, count in
+             (("pre", lowered.pre, 1), ("layer", lowered.layer, lowered.layers),
+              ("post", lowered.post, 1)) if cascade]
+    start = time.perf_counter()
+    kernels = _fused if fuse else _unfused
+    results, evaluated = kernels(arch, lowered, parts, objective, strategy, budget, seed,
+                                 on_einsum)
+    return _totals(arch, spec, lowered, tuple(results), phase, batch, seq_len, kv_len, dtype,
+                   attention, fuse, evaluated, time.perf_counter() - start)
+
+
+def _fused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum):
+    """One fusion search per cascade; a row per kernel (fused group or lone Einsum)."""
+    total = sum(len(cascade.einsums) for _, cascade, _ in parts)
+    results, evaluated, offset = [], 0, 0
+    for part, cascade, count in parts:
+        texts = {e.name: e.text for e in cascade.einsums}
+
+        def progress(done, _n, offset=offset, cascade=cascade):
+            if on_einsum:
+                on_einsum(cascade.einsums[done - 1].name, offset + done, total)
+
+        start = time.perf_counter()
+        found = search_cascade(BoundCascade(cascade, lowered.sizes, lowered.dtypes,
+                                            lowered.roles), arch, objective_weights(objective),
+                               search, budget or MEMBER_BUDGET, seed, strategy,
+                               callback=progress)
+        share = (time.perf_counter() - start) / len(found.groups)
+        for group in found.groups:
+            results.append(EinsumResult(part, "+".join(group.members),
+                                        "; ".join(texts[m] for m in group.members), count,
+                                        group.report, 0, share, group.on_chip))
+        evaluated += found.evaluated
+        offset += len(cascade.einsums)
+    return results, evaluated
+
+
+def _unfused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum):
+    jobs = [(part, cascade, count, einsum) for part, cascade, count in parts
             for einsum in cascade.einsums]
     results = []
     for done, (part, cascade, count, einsum) in enumerate(jobs, start=1):
@@ -108,12 +163,9 @@ def evaluate_workload(hardware: Any, workload: Any, *, phase: str = "prefill", b
                                     found.evaluated, time.perf_counter() - start))
         if on_einsum:
             on_einsum(einsum.name, done, len(jobs))
-    return _totals(arch, spec, lowered, tuple(results), phase, batch, seq_len, kv_len, dtype,
-                   attention)
-
-
+    return results, sum(r.evaluated for r in results)
 def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
-            attention) -> WorkloadResult:
+            attention, fused, evaluated, elapsed) -> WorkloadResult:
     layer = sum(r.report.latency_s for r in results if r.part == "layer")
     model = sum(r.report.latency_s * r.count for r in results)
     energy = sum(r.report.energy_pj * r.count for r in results) * 1e-12
@@ -138,4 +190,5 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
         layer_latency_s=layer, model_latency_s=model, energy_j=energy, tokens=tokens,
         tokens_per_s=tokens / model if model else 0.0,
         energy_per_token_j=energy / tokens if tokens else 0.0, peak_bytes=peak,
-        weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note)
+        weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note, fused=fused,
+        evaluated=evaluated, search_s=elapsed)

@@ -118,25 +118,42 @@ def write_csv(path: str | os.PathLike, reports: Iterable[Report]) -> None:
 
 
 def workload_table(result):
-    """A rich Table: one row per Einsum of a workload result, with its multiplicity."""
+    """A rich Table: one row per kernel (an Einsum or a fused group) of a workload result,
+    with its multiplicity."""
     from rich.table import Table
 
     table = Table(title=f"{result.workload} {result.phase} on {result.hardware} "
                         f"(batch {result.batch}, attention {result.attention})")
-    for name in ("part", "einsum", "x", "latency", "energy", "off-chip", "util", "bottleneck"):
-        table.add_column(name, justify="left" if name in ("part", "einsum", "bottleneck")
+    for name in ("part", "kernel", "x", "latency", "energy", "off-chip", "util", "bottleneck"):
+        table.add_column(name, justify="left" if name in ("part", "kernel", "bottleneck")
                          else "right")
     for e in result.einsums:
         r = e.report
-        table.add_row(e.part, e.name, str(e.count), _si(r.latency_s, "s"),
+        table.add_row(e.part, kernel_label(e.name), str(e.count), _si(r.latency_s, "s"),
                       _si(r.energy_pj * 1e-12, "J"), _si(r.offchip_bytes, "B"),
                       f"{r.utilization:.0%}", r.bottleneck)
     return table
 
 
+def kernel_label(name: str) -> str:
+    """A fused group's name (members joined by '+') shortened to its ends and size."""
+    members = name.split("+")
+    return name if len(members) <= 3 else f"{members[0]}+...+{members[-1]} ({len(members)})"
+
+
 def workload_lines(result) -> list[str]:
     """Totals of a workload result as short lines."""
+    einsums = sum(len(e.name.split("+")) for e in result.einsums if e.part == "layer")
+    kernels = sum(1 for e in result.einsums if e.part == "layer")
+    on_chip = [t for e in result.einsums if e.part == "layer" for t in e.on_chip]
     lines = [
+        f"search      {'fused' if result.fused else 'unfused'}: {einsums} Einsums per layer "
+        f"in {kernels} kernels; {result.evaluated:,} mappings in {result.search_s:.2f} s",
+    ]
+    if on_chip:
+        lines.append(f"on chip     {len(on_chip)} intermediates never leave the chip: "
+                     + ", ".join(on_chip))
+    lines += [
         f"per layer   {_si(result.layer_latency_s, 's')}  x {result.layers} layers",
         f"model       {_si(result.model_latency_s, 's')}  ({result.tokens} token(s): "
         f"{result.tokens_per_s:,.1f} tokens/s)",
