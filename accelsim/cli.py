@@ -115,6 +115,7 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
         if csv_path:
             out.write_workload_csv(csv_path, result)
         tables, lines = [out.workload_table(result)], out.workload_lines(result)
+        lines += _sram_lines(hardware, target, phase, batch, seq_len, kv_len, dtype, attention)
     else:
         if not mapping_path:
             raise click.UsageError("a cascade needs --mapping FILE")
@@ -134,6 +135,31 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
             console.print(table)
         for line in lines:
             console.print(line, highlight=False)
+
+
+def _sram_lines(hardware, target, phase, batch, seq_len, kv_len, dtype, attention) -> list[str]:
+    """Microcontrollers: the schedule's peak SRAM from tensor lifetimes, and whether it fits."""
+    from accelsim.arch import load_architecture
+    from accelsim.model.lifetimes import sram_fit
+
+    arch = load_architecture(str(hardware))
+    if arch.family != "mcu":
+        return []
+    decode = phase == "decode"
+    attention = attention or "3pass"           # evaluate's default when fusing
+    # activations may live in the system SRAM and the core-coupled data RAM (DTCM)
+    ram = tuple(lv.name for lv in arch.levels if lv.name.upper() in ("SRAM", "DTCM"))
+    fit = sram_fit(arch, target, phase=phase, batch=batch, seq_len=None if decode else seq_len,
+                   kv_len=(kv_len or seq_len) if decode else None, dtype=dtype,
+                   attention=attention, level=ram or None)
+    plain = sram_fit(arch, target, phase=phase, batch=batch,
+                     seq_len=None if decode else seq_len,
+                     kv_len=(kv_len or seq_len) if decode else None, dtype=dtype,
+                     attention=attention, level=ram or None, in_place=False,
+                     overwrite=False)
+    return [f"SRAM        {'fits' if fit.fits else 'does NOT fit'}: {fit.note}",
+            f"SRAM        without in-place operators or token overwriting: "
+            f"{plain.peak_bytes:,.0f} B at {plain.einsum}"]
 
 
 def _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype, attention,
