@@ -14,7 +14,11 @@ with the numba kernel (:mod:`accelsim.cost.fast`), and turns the counts into:
   spatial under-use (busy steps of the mapping, not operations / instances).  Levels that
   double-buffer overlap their transfers with compute, so cycles = the largest of the terms;
   a level that cannot (double_buffer: false, or tiles that fit once but not twice) adds its
-  transfer cycles to compute.  The largest term is the bottleneck.
+  transfer cycles to compute.  On GPUs the SMs' ports into L2 are one more term: each port
+  carries its SM's share of L2's read bandwidth, so k busy SMs of N move at most k/N of it.
+* bottleneck: the largest term (compute or a level's name), or ``latency`` when the launch
+  overhead exceeds it, or on GPUs ``occupancy`` when it is a per-SM term that idle SMs made
+  the largest (see ``_bottleneck``).
 """
 
 from __future__ import annotations
@@ -257,14 +261,101 @@ def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
     return cycles, peak, main
 
 
+@dataclass(frozen=True)
+class _Ports:
+    """GPUs: the traffic through the ports between the shared levels and the SMs."""
+
+    level: str
+    """The shared level the SMs hang off (L2): its read bandwidth is the ports' total."""
+    bytes: float
+    """Bytes the SMs receive from the shared levels or write back to them."""
+    busy: int
+    sms: int
+    cycles: float
+    """bytes / (busy x the level's read bandwidth / sms)."""
+
+
+def _sm_ports(arch: Architecture, traffic: tuple[TensorTraffic, ...]) -> _Ports | None:
+    """GPUs: each SM reaches L2 through its own port, which carries the SM's share of L2's
+    read bandwidth (hw_configs/SOURCES.md, 'SM ports').  What crosses the ports is what the
+    innermost shared level keeping a tensor (L2, or HBM for what L2 does not keep) reads for
+    the SMs, and what the SMs write back to it.  k busy SMs of N draw at most k/N of the
+    bandwidth: fewer thread blocks than SMs cannot use all of it.  None for other families
+    or where that level gives no bandwidth."""
+    if arch.family != "gpu":
+        return None
+    edge = next((i for i in range(len(arch.levels) - 1)
+                 if arch.levels[i].fanout == 1 and arch.levels[i + 1].fanout > 1), None)
+    if edge is None or math.isinf(arch.levels[edge].read_bytes_per_cycle):
+        return None
+    index = {lv.name: i for i, lv in enumerate(arch.levels)}
+    inner = [t for t in traffic if index[t.level] > edge]
+    if not inner:
+        return None
+    keeper: dict[str, TensorTraffic] = {}
+    for t in traffic:
+        if index[t.level] <= edge and (t.tensor not in keeper
+                                       or index[t.level] > index[keeper[t.tensor].level]):
+            keeper[t.tensor] = t
+    moved = sum(t.bytes * (t.reads + t.updates) / (t.reads + t.fills + t.updates)
+                for t in keeper.values() if t.reads + t.updates)
+    busy, sms = max(t.instances for t in inner), arch.levels[edge + 1].fanout
+    share = arch.levels[edge].read_bytes_per_cycle / sms
+    return _Ports(arch.levels[edge].name, moved, busy, sms, moved / (busy * share))
+
+
+def _bottleneck(arch: Architecture, terms: dict[str, float], slowest: str,
+                traffic: tuple[TensorTraffic, ...], ports: _Ports | None,
+                shared_floor: float) -> tuple[str, tuple[str, ...]]:
+    """The kernel's bottleneck and, for the two classes that are not a term's name, a note.
+
+    * ``latency``: the machine's fixed launch overhead is longer than the slowest term.
+    * ``occupancy`` (GPUs): the slowest term is a per-SM one (compute, a level with one
+      instance per SM, or the SMs' ports into L2) and only k of the N SMs are busy; spread
+      over all N the same work would take k/N of the per-SM terms, which is less than what a
+      shared resource needs (``shared_floor``, or HBM or L2 themselves): idle SMs, not a
+      resource of the machine, set the time.
+    * otherwise the slowest term: ``compute`` or a level's name.
+    """
+    launch = arch.launch_overhead_s * arch.clock_hz
+    if launch > terms[slowest]:
+        return "latency", (f"latency: launch overhead {launch:,.0f} cycles exceeds the slowest "
+                           f"term, {slowest} ({terms[slowest]:,.0f} cycles)",)
+    fanout = {lv.name: lv.fanout for lv in arch.levels}
+    per_sm = [t for t in traffic if fanout[t.level] > 1]
+    if arch.family != "gpu" or not per_sm:
+        return slowest, ()
+    busy, sms = max(t.instances for t in per_sm), max(fanout[t.level] for t in per_sm)
+    spreadable = {k for k in terms if k == "compute" or fanout[k] > 1}
+    spreadable |= {ports.level} if ports else set()
+    shared = max([v for k, v in terms.items() if k not in spreadable] + [shared_floor])
+    spread = max(terms[k] for k in spreadable) * busy / sms
+    if slowest not in spreadable or busy >= sms or spread >= shared:
+        return slowest, ()
+    return "occupancy", (f"occupancy: {busy} of {sms} SMs busy; the slowest term, {slowest} "
+                         f"({terms[slowest]:,.0f} cycles), would take {spread:,.0f} spread over "
+                         f"all SMs, less than the shared levels' {shared:,.0f}",)
+
+
 def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization) -> Report:
     compute = max(unit_cycles.values(), default=0.0)
     exposed = sum(lv.cycles for lv in levels if not lv.double_buffered and lv.cycles > 0
                   and lv.name != arch.levels[0].name)
     terms = {"compute": compute + exposed}
     terms.update({lv.name: lv.cycles for lv in levels if lv.double_buffered or lv.name == arch.levels[0].name})
-    bottleneck = max(terms, key=lambda k: terms[k])
-    cycles = terms[bottleneck]
+    ports, shared_floor = _sm_ports(arch, traffic), 0.0
+    if ports is not None and ports.cycles > terms.get(ports.level, 0.0):
+        shared_floor = terms.get(ports.level, 0.0)     # the level's own transfers
+        terms[ports.level] = ports.cycles
+    elif ports is not None:
+        ports = None
+    slowest = max(terms, key=lambda k: terms[k])
+    cycles = terms[slowest]
+    bottleneck, why = _bottleneck(arch, terms, slowest, traffic, ports, shared_floor)
+    if ports is not None:
+        why = (f"{ports.level}: {ports.busy} of {ports.sms} SMs move {ports.bytes:g} B through "
+               f"their ports at {ports.busy}/{ports.sms} of its bandwidth: "
+               f"{ports.cycles:,.0f} cycles",) + why
     breakdown: dict[str, float] = {}
     missing = []
     for lv in levels:
@@ -286,6 +377,7 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
                   "buffering, transfers add to compute" for lv in levels
                   if arch.levels[[a.name for a in arch.levels].index(lv.name)].double_buffer
                   and not lv.double_buffered and lv.cycles > 0 and lv.name != arch.levels[0].name)
+    notes += why
     return Report(
         einsum=label, hardware=arch.name, mapping=mapping_name, tensors=traffic,
         levels=levels, ops={k: int(v) for k, v in ops.items() if v}, compute_cycles=unit_cycles,
