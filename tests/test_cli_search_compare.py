@@ -43,12 +43,16 @@ def test_compare_decode_on_two_gpus(run_cli, tmp_path):
     result = tmp_path / "cmp.json"
     code, out, err = run_cli("compare", str(ROOT / "hw_configs" / "a100-sxm4-80gb.yaml"),
                              str(ROOT / "hw_configs" / "h100-sxm5-80gb.yaml"),
-                             str(ROOT / "workloads" / "gpt2.yaml"), "--phase", "decode",
+                             str(ROOT / "workloads" / "llama-3-8b.yaml"), "--phase", "decode",
                              "--kv", "256", "--budget", "60", "--json", str(result))
     assert code == 0, err
     assert "B / A" in out
     data = json.loads(result.read_text())
     ratio = data["b"]["model_latency_s"] / data["a"]["model_latency_s"]
-    # a decode step streams the weights from HBM: the time ratio follows the bandwidth ratio
-    # A100 SXM4 80 GB 2,039 GB/s vs H100 SXM5 3,350 GB/s (datasheets): 2039 / 3350 = 0.609
-    assert 0.5 < ratio < 0.75
+    # A decode step streams the weights from HBM: 218.1M parameters per Llama-3-8B layer
+    # (4096 x (4096 + 2 x 1024 + 4096) + 3 x 4096 x 14336, config.json) x 2 B = 436 MB, i.e.
+    # 130.2 us on H100 SXM5 (3,350 GB/s) and 213.9 us on A100 SXM4 80 GB (2,039 GB/s,
+    # datasheets): 2039 / 3350 = 0.609.  Launch overhead (2.7 us per kernel on both) pulls
+    # the ratio towards 1; at most 31 kernels per layer (every Einsum alone) add 83.7 us:
+    # (130.2 + 83.7) / (213.9 + 83.7) = 0.719.
+    assert 0.55 < ratio < 0.72

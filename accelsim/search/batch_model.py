@@ -96,6 +96,21 @@ class ModelConstants:
     leakage_pj_per_cycle: float
     clock_hz: float
     launch_overhead_s: float
+    port_edge: int = -1
+    """GPUs: the shared level the SMs' ports hang off (accelsim.model._sm_ports), or -1."""
+    port_share: float = 0.0
+    """Bytes per cycle one SM's port carries."""
+
+
+def _port_edge(arch: Architecture) -> tuple[int, float]:
+    """The level and per-SM bandwidth of the SMs' ports into L2, as accelsim.model sees them."""
+    if arch.family != "gpu":
+        return -1, 0.0
+    edge = next((i for i in range(len(arch.levels) - 1)
+                 if arch.levels[i].fanout == 1 and arch.levels[i + 1].fanout > 1), None)
+    if edge is None or np.isinf(arch.levels[edge].read_bytes_per_cycle):
+        return -1, 0.0
+    return edge, arch.levels[edge].read_bytes_per_cycle / arch.levels[edge + 1].fanout
 
 
 def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
@@ -120,6 +135,7 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
             fixed = n * cost / (rate * unit.count)
             terms.append(ComputeTerm(unit.name, 0.0, fixed, 0.0, cost, rate))
     used = sum(n for c, n in ops.items() if unit_for(arch, c) is main)
+    edge, share = _port_edge(arch)
     return ModelConstants(
         has_energy=np.array([lv.has_energy for lv in arch.levels]),
         read_bw=np.array([lv.read_bytes_per_cycle for lv in arch.levels], np.float64),
@@ -130,7 +146,7 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
         peak=main.count * unit_rate(main, dtype),
         compute_pj=compute_pj,
         leakage_pj_per_cycle=arch.leakage_pj_per_cycle, clock_hz=arch.clock_hz,
-        launch_overhead_s=arch.launch_overhead_s)
+        launch_overhead_s=arch.launch_overhead_s, port_edge=edge, port_share=share)
 
 
 # ---------------------------------------------------------------------------- pre-check
@@ -231,12 +247,36 @@ def metrics(space: MapSpace, const: ModelConstants, out: KernelOut, keeps: np.nd
                                const.double_buffer, const.has_energy, compute, const.compute_pj,
                                const.leakage_pj_per_cycle, energy, cycles, offchip, bottleneck,
                                valid)
+    if const.port_edge >= 0:
+        _add_ports(space, const, out, keeps, energy, cycles, bottleneck)
     busy = unit_cycles[const.main_unit]
     with np.errstate(divide="ignore", invalid="ignore"):
         utilization = np.where(busy > 0, const.used_ops / (busy * const.peak), 0.0)
     offchip_elements = out.counts[:, 0, :, :3].sum(axis=(1, 2))
     return Metrics(energy, cycles, cycles / const.clock_hz + const.launch_overhead_s,
                    offchip, offchip_elements, utilization, bottleneck, valid)
+
+
+def _add_ports(space: MapSpace, const: ModelConstants, out: KernelOut, keeps: np.ndarray,
+                energy: np.ndarray, cycles: np.ndarray, bottleneck: np.ndarray) -> None:
+    """GPUs: the SMs' ports into L2 as one more term (accelsim.model._sm_ports): bytes the
+    innermost shared level keeping each tensor reads for the SMs or takes back, over the
+    busy SMs' share of its bandwidth."""
+    edge = const.port_edge
+    kept = keeps.astype(bool)
+    depth = np.arange(kept.shape[1])[None, :, None]
+    keeper = np.where(kept[:, :edge + 1], depth[:, :edge + 1], -1).max(axis=1)      # (b, t)
+    rows = np.take_along_axis(out.counts[:, :edge + 1], keeper[:, None, :, None], axis=1)[:, 0]
+    moved = ((rows[..., 0] + rows[..., 2]) * space.bytes_per_element[None, :]).sum(axis=1)
+    inner = kept[:, edge + 1:]
+    busy = np.where(inner, out.instances[:, edge + 1:], 0).max(axis=(1, 2))
+    has = inner.any(axis=(1, 2)) & (busy > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        port = np.where(has, moved / (np.maximum(busy, 1) * const.port_share), 0.0)
+    slower = port > cycles
+    energy += np.where(slower, const.leakage_pj_per_cycle * (port - cycles), 0.0)
+    bottleneck[slower] = 1 + edge
+    cycles[slower] = port[slower]
 
 
 def _unit_cycles(const: ModelConstants, steps: np.ndarray, operates: np.ndarray) -> dict:
