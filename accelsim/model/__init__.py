@@ -155,7 +155,7 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
         elem_bytes.update({t: bound.bytes_per_element(t) for t in nest.problem.tensor_names})
     traffic = tuple(rows.values())
     levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file) for lv in range(len(arch.levels)))
-    used = sum(n for c, n in ops.items() if unit_for(arch, c) is main)
+    used = sum(n for c, n in ops.items() if n and unit_for(arch, c) is main)
     busy = unit_cycles.get(main.name, 0.0)
     utilization = used / (busy * peak) if busy else 0.0
     return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization)
@@ -252,9 +252,12 @@ def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
         rate = unit_rate(unit, dtype)
         cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
         if unit is main:
-            # the mapping spreads every operation of the Einsum over the main unit's instances
+            # the mapping spreads every operation of the Einsum over the main unit's instances,
+            # but no faster than the unit's peak (a mapping may fan out wider than a unit that
+            # has fewer instances than the compute level, e.g. one vector unit beside 4 MXUs)
             busy = fast.steps * (n / total_ops) if fast.operations else 0.0
-            cycles[unit.name] = cycles.get(unit.name, 0.0) + busy * cost / rate
+            floor = n * cost / (rate * unit.count)
+            cycles[unit.name] = cycles.get(unit.name, 0.0) + max(busy * cost / rate, floor)
         else:
             cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (rate * unit.count)
     peak = main.count * unit_rate(main, dtype)
@@ -366,9 +369,11 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
             breakdown[lv.name] = lv.energy_pj
     compute_pj = 0.0
     for cls, n in ops.items():
+        if not n:
+            continue
         unit = unit_for(arch, cls)
         pj = unit.energy_pj.get(IR_TO_UNIT[cls])
-        if n and pj is None:
+        if pj is None:
             missing.append(f"{unit.name}:{cls}")
         compute_pj += n * (pj or 0.0)
     breakdown["compute"] = compute_pj

@@ -72,7 +72,8 @@ class ComputeTerm:
     per_step: float
     """Cycles per busy step contributed (main unit); 0 otherwise."""
     fixed: float
-    """Cycles independent of the mapping (other units)."""
+    """Cycles independent of the mapping (other units), or the main unit's least cycles
+    (its operations at its peak)."""
     share: float
     """ops of the class / all ops (main unit)."""
     cost: float
@@ -122,19 +123,19 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
     terms = []
     compute_pj = 0.0
     for cls, n in ops.items():
+        if n == 0:
+            continue
         unit = unit_for(arch, cls)
         pj = unit.energy_pj.get(IR_TO_UNIT[cls])
         compute_pj += n * (pj or 0.0)
-        if n == 0:
-            continue
         rate = unit_rate(unit, dtype)
         cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
-        if unit is main:
-            terms.append(ComputeTerm(unit.name, 1.0, 0.0, n / total, cost, rate))
+        fixed = n * cost / (rate * unit.count)
+        if unit is main:       # busy steps, but no faster than the unit's peak (fixed)
+            terms.append(ComputeTerm(unit.name, 1.0, fixed, n / total, cost, rate))
         else:
-            fixed = n * cost / (rate * unit.count)
             terms.append(ComputeTerm(unit.name, 0.0, fixed, 0.0, cost, rate))
-    used = sum(n for c, n in ops.items() if unit_for(arch, c) is main)
+    used = sum(n for c, n in ops.items() if n and unit_for(arch, c) is main)
     edge, share = _port_edge(arch)
     return ModelConstants(
         has_energy=np.array([lv.has_energy for lv in arch.levels]),
@@ -284,7 +285,7 @@ def _unit_cycles(const: ModelConstants, steps: np.ndarray, operates: np.ndarray)
     for term in const.terms:
         if term.per_step:
             busy = np.where(operates, steps * term.share, 0.0)
-            add = busy * term.cost / term.rate
+            add = np.maximum(busy * term.cost / term.rate, term.fixed)
         else:
             add = np.full(steps.shape, term.fixed)
         cycles[term.unit] = cycles.get(term.unit, 0.0) + add
