@@ -169,7 +169,9 @@ def _slots(arch: Architecture):
     meshes = [lv.instances for lv in arch.levels] + [mac.instances]
     for j in range(len(arch.levels)):
         for a in range(2):
-            limit = meshes[j + 1][a] // max(meshes[j][a], 1)
+            # a fan-out must also fit the compute mesh below every level (a level may have
+            # more instances than the MAC unit, as a vector unit's buffer beside it does)
+            limit = min(meshes[j + 1][a], mac.instances[a]) // max(meshes[j][a], 1)
             if limit >= 2:
                 levels.append(j)
                 axes.append(a)
