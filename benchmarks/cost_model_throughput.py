@@ -27,6 +27,7 @@ DIM_RANK = np.array([[[0, -1], [2, -1]],               # A[m, k]
                      [[2, -1], [1, -1]],               # B[k, n]
                      [[0, -1], [1, -1]]], np.int64)    # Z[m, n]
 NDIMS = np.array([2, 2, 2], np.int64)
+DIM_DIV = np.ones((3, 2), np.int64)                 # no block indices
 READ_WRITE = np.array([False, False, True])
 LEVELS = 3
 MESH = 16
@@ -83,7 +84,7 @@ def run(batch, threads: int, repeats: int) -> float:
              np.full((LEVELS, 3), 8, np.int64),               # int8 elements...
              np.array([32, 8, 8], np.int64),                  # ...in 4-word DRAM bursts
              np.array([[64.0, 64, 64], [6, 6, 6], [0.5, .5, .5]]))
-    args = (rank, factor, level, spatial, keeps, SIZES, DIM_RANK, NDIMS, READ_WRITE) + flags + out
+    args = (rank, factor, level, spatial, keeps, SIZES, DIM_RANK, DIM_DIV, NDIMS, READ_WRITE) + flags + out
     count_batch(*args)                                   # warm (compiled or cached)
     best = float("inf")
     for _ in range(repeats):

@@ -1,10 +1,11 @@
 """Pack loop nests into integer arrays, run the numba kernels, unpack the counts.
 
-:func:`count_nests` is the public wrapper around :func:`accelsim.cost.kernels.count_batch`:
-it checks that each nest is valid and within what the kernels support (see the kernels'
-module docstring), packs a batch sharing one problem and one hierarchy, and returns one
-:class:`FastCounts` per nest.  The oracle (:mod:`accelsim.cost.oracle`) is the reference
-these counts must equal.
+:func:`count_nests` is the public wrapper around the batch kernels (the closed form
+:func:`accelsim.cost.kernels.count_perfect_batch` and the tile walker
+:func:`accelsim.cost.walker.count_walk_batch`): it checks that each nest is valid and within
+what the kernels support (see the kernels' module docstring), packs a batch sharing one
+problem and one hierarchy, and returns one :class:`FastCounts` per nest.  The oracle
+(:mod:`accelsim.cost.oracle`) is the reference these counts must equal.
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ def encode_problem(problem: Problem) -> ProblemArrays:
                 raise UnsupportedNest(f"{where}: a sum of ranks needs unit coefficients")
             if len(terms) == 2 and tensor.read_write:
                 raise UnsupportedNest(f"{where}: an accumulated tensor cannot slide a window")
-            if dim.divisor != 1 and (len(terms) != 1 or terms[0][0] != 1 or dim.divisor < 1):
+            if dim.divisor != 1 and (len(terms) != 1 or terms[0][0] != 1 or dim.divisor < 1
+                                     or dim.offset != 0):
                 raise UnsupportedNest(f"{where}: a block index must be one rank divided by a "
-                                      "positive block size")
+                                      "positive block size, with no offset")
             dim_div[t, d] = dim.divisor
             for q, (_, rank) in enumerate(terms):
                 if rank in seen:
@@ -135,7 +137,6 @@ def encode_nests(nests: Sequence[LoopNest], problem: ProblemArrays) -> NestArray
     spatial = np.zeros(shape, np.int64)
     keeps = np.zeros((len(nests), len(first.levels), len(first.problem.tensors)), np.bool_)
     for b, nest in enumerate(nests):
-        _check_spatial_windows(nest, problem)
         for i, loop in enumerate(nest.loops):
             rank[b, i] = ranks[loop.rank]
             factor[b, i] = loop.factor
@@ -144,10 +145,16 @@ def encode_nests(nests: Sequence[LoopNest], problem: ProblemArrays) -> NestArray
         for lv, level_spec in enumerate(nest.levels):
             for t, tensor in enumerate(nest.problem.tensors):
                 keeps[b, lv, t] = tensor.name in level_spec.keeps
-    return NestArrays(rank, factor, level, spatial, keeps)
+    batch = NestArrays(rank, factor, level, spatial, keeps)
+    closed = closed_form_mask(batch, problem)
+    for b, nest in enumerate(nests):
+        _check_spatial_windows(nest, problem, blocks_aligned=bool(closed[b]))
+    return batch
 
 
-def _check_spatial_windows(nest: LoopNest, problem: ProblemArrays) -> None:
+def _check_spatial_windows(nest: LoopNest, problem: ProblemArrays, blocks_aligned: bool) -> None:
+    """A merging network may fan a sliding-window rank out never, and a block-index rank
+    only in a nest the closed form counts (siblings then hold identical or disjoint tiles)."""
     names = nest.problem.rank_names
     for loop in nest.loops:
         if not loop.spatial or loop.factor == 1:
@@ -157,11 +164,12 @@ def _check_spatial_windows(nest: LoopNest, problem: ProblemArrays) -> None:
         for t, tensor in enumerate(nest.problem.tensors):
             merges = lv.spatial_reduction if tensor.read_write else lv.multicast
             shared = [d for d in range(problem.ndims[t]) if r in problem.dim_rank[t, d]
-                      and (problem.dim_rank[t, d, 1] >= 0 or problem.dim_div[t, d] > 1)]
+                      and (problem.dim_rank[t, d, 1] >= 0
+                           or (problem.dim_div[t, d] > 1 and not blocks_aligned))]
             if merges and shared:
                 raise UnsupportedNest(f"spatial loop over {loop.rank!r} at {lv.name!r} merges "
                                       f"instances whose tiles of {tensor.name!r} may overlap "
-                                      "(a sliding window or a block index)")
+                                      "(a sliding window or an unaligned block index)")
 
 
 def perfect_mask(batch: NestArrays, sizes: np.ndarray) -> np.ndarray:
@@ -169,6 +177,45 @@ def perfect_mask(batch: NestArrays, sizes: np.ndarray) -> np.ndarray:
     onehot = batch.rank[:, :, None] == np.arange(sizes.shape[0])[None, None, :]
     cover = np.where(onehot, batch.factor[:, :, None], 1).prod(axis=1)
     return (cover == sizes[None, :]).all(axis=1)
+
+
+def loop_weights(batch: NestArrays) -> np.ndarray:
+    """(B, K): what one iteration of each loop adds to its rank's index (the product of the
+    factors of the loops over the same rank listed inside it)."""
+    weights = np.ones_like(batch.factor)
+    for r in np.unique(batch.rank):
+        mine = batch.rank == r
+        own = np.where(mine, batch.factor, 1)
+        inside = np.cumprod(own[:, ::-1], axis=1)[:, ::-1] // own   # exclusive suffix product
+        weights = np.where(mine, inside, weights)
+    return weights
+
+
+def aligned_mask(batch: NestArrays, problem: ProblemArrays) -> np.ndarray:
+    """True for nests that respect every block index ``m // B`` (kernels' module docstring):
+    each loop over m with factor > 1 steps whole blocks (its weight is a multiple of B) or
+    stays inside one block (its weight times its factor divides B)."""
+    ok = np.ones(batch.rank.shape[0], np.bool_)
+    blocks = {(int(problem.dim_rank[t, d, 0]), int(problem.dim_div[t, d]))
+              for t, d in zip(*np.nonzero(problem.dim_div > 1))}
+    if not blocks:
+        return ok
+    weights = loop_weights(batch)
+    span = weights * batch.factor
+    for r, q in sorted(blocks):
+        whole = weights % q == 0
+        inside = (span <= q) & (q % span == 0)
+        ok &= ((batch.rank != r) | (batch.factor == 1) | whole | inside).all(axis=1)
+    return ok
+
+
+def closed_form_mask(batch: NestArrays, problem: ProblemArrays,
+                     perfect: np.ndarray | None = None) -> np.ndarray:
+    """True for the nests :func:`accelsim.cost.kernels.count_perfect_batch` counts: perfect
+    and aligned; the tile walker counts the rest."""
+    if perfect is None:
+        perfect = perfect_mask(batch, problem.sizes)
+    return perfect & aligned_mask(batch, problem)
 
 
 class BatchCounts(NamedTuple):
@@ -183,7 +230,8 @@ class BatchCounts(NamedTuple):
 
 def count_arrays(batch: NestArrays, problem: ProblemArrays, levels: LevelArrays,
                  perfect: np.ndarray | None = None) -> BatchCounts:
-    """Count a packed batch: the closed form for perfect nests, the walker for the rest.
+    """Count a packed batch: the closed form for perfect, aligned nests, the walker for the
+    rest (decided per nest by :func:`closed_form_mask`).
 
     ``perfect`` may be given when the caller already knows it (one bool per nest).
     """
@@ -191,18 +239,15 @@ def count_arrays(batch: NestArrays, problem: ProblemArrays, levels: LevelArrays,
     out = BatchCounts(np.zeros((b, nl, nt, 4), np.int64), np.zeros((b, nl, nt), np.int64),
                       np.zeros((b, nl, nt), np.int64), np.zeros((b, nl, nt, 3), np.float64),
                       np.zeros((b, 3), np.int64))
-    if perfect is None:
-        perfect = perfect_mask(batch, problem.sizes)
-    perfect = perfect & bool((problem.dim_div == 1).all())
-    for kernel, rows in ((kernels.count_perfect_batch, np.flatnonzero(perfect)),
-                         (walker.count_walk_batch, np.flatnonzero(~perfect))):
+    closed = closed_form_mask(batch, problem, perfect)
+    for kernel, rows in ((kernels.count_perfect_batch, np.flatnonzero(closed)),
+                         (walker.count_walk_batch, np.flatnonzero(~closed))):
         if rows.size == 0:
             continue
         whole = rows.size == b
         loops = batch if whole else NestArrays(*(a[rows] for a in batch))
         part = out if whole else BatchCounts(*(a[rows] for a in out))
-        blocks = (problem.dim_div,) if kernel is walker.count_walk_batch else ()
-        kernel(*loops, problem.sizes, problem.dim_rank, *blocks, problem.ndims,
+        kernel(*loops, problem.sizes, problem.dim_rank, problem.dim_div, problem.ndims,
                problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
                levels.access_bits, levels.energy_pj, *part)
         if not whole:
