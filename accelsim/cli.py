@@ -487,36 +487,58 @@ def calibrate(device, out_path, threads, quick) -> None:
 
 
 @cli.command()
-@click.argument("hardware", type=click.Path())
+@click.argument("hardware", type=click.Path(), required=False)
 @click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True)
 @click.option("--quick", is_flag=True, help="Fewer, smaller cases.")
+@click.option("--published", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help="Compare with runtimes published in papers instead of timing this machine: "
+                   "every file in tests/data/published, or FILE; HARDWARE, if given, replaces "
+                   "the preset each file names.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the rows and MAPE as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(), help="Predicted-vs-measured scatter (PNG).")
-def validate(hardware, device, quick, json_path, plot_path) -> None:
+def validate(hardware, device, quick, published, json_path, plot_path) -> None:
     """Time real PyTorch operators (CPU) or the Triton reference kernels (GPU) and compare
     them with accelsim's predictions on HARDWARE: predicted, measured, error and
-    bottleneck per case, and the mean absolute percentage error.
+    bottleneck per case, and the mean absolute percentage error.  With --published, compare
+    with published measurements instead (rows accelsim has no model for are listed as
+    skipped, with the reason).
 
-    Example: accelsim calibrate --device cpu --out cpu.yaml && accelsim validate cpu.yaml
+    Examples: accelsim calibrate --device cpu --out cpu.yaml && accelsim validate cpu.yaml;
+    accelsim validate --published --plot published.png
     """
     from accelsim.errors import ValidationRunError
 
-    try:
-        if device == "cpu":
-            from accelsim.validate.cpu import validate as run
-        else:
-            from accelsim.validate.gpu import validate as run
-        from accelsim.validate.output import print_table, scatter, write_json
-    except ImportError as exc:
-        raise ValidationRunError(f"validation needs torch and triton ({exc.name} is missing): "
-                                 "pip install torch==2.13.0 -e '.[validate]'") from None
-    rows, error = run(hardware, quick=quick)
-    print_table(rows)
-    click.echo(f"MAPE {error:.1f}% over {len(rows)} cases")
+    skipped: list[tuple[str, str]] = []
+    if published is not None:
+        from accelsim.validate.published import compare
+
+        rows, error, skipped = compare([published] if published else None, hardware)
+        source, title = "published", "accelsim vs published measurements"
+        meta = {"skipped": [{"case": case, "reason": why} for case, why in skipped]}
+    else:
+        if hardware is None:
+            raise click.UsageError("missing argument HARDWARE (or pass --published)")
+        try:
+            if device == "cpu":
+                from accelsim.validate.cpu import validate as run
+            else:
+                from accelsim.validate.gpu import validate as run
+        except ImportError as exc:
+            raise ValidationRunError(f"validation needs torch and triton ({exc.name} is missing):"
+                                     " pip install torch==2.13.0 -e '.[validate]'") from None
+        rows, error = run(hardware, quick=quick)
+        source, title, meta = device, f"accelsim on {device}", {}
+    from accelsim.validate.output import print_table, scatter, write_json
+
+    print_table(rows, *([title] if published is not None else []))
+    for case, reason in skipped:
+        click.echo(f"skipped {case}: {reason}")
+    click.echo(f"MAPE {error:.1f}% over {len(rows)} cases"
+               + (f" ({len(skipped)} skipped)" if skipped else ""))
     if json_path:
-        write_json(rows, json_path, device=device, hardware=str(hardware))
+        write_json(rows, json_path, device=source, hardware=str(hardware or "per file"), **meta)
     if plot_path:
-        scatter(rows, plot_path, title=f"accelsim on {device}")
+        scatter(rows, plot_path, title=title)
 
 
 def main(argv: list[str] | None = None) -> int:

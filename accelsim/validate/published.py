@@ -1,10 +1,12 @@
 """accelsim against measurements published in papers (``tests/data/published/*.yaml``).
 
-Each data file names the preset its measurements map to (``hardware:``) and lists rows with
-full citations.  :func:`compare` predicts every row it has a model for and returns
-(rows, MAPE, skipped): a row is skipped, with the reason, when accelsim has no cascade for it
-(backward passes; PyTorch's unfused attention, whose three kernels need GPU GEMM mappings that
-are not written yet).
+Each data file names the preset its measurements map to (``hardware:``, a path relative to the
+repository root) and lists rows with full citations; :func:`load_published` reads one into a
+frozen, validated :class:`PublishedFile` (a malformed file is a one-line
+:class:`~accelsim.errors.SpecError` naming the file, the field and its line).  :func:`compare`
+predicts every row it has a model for and returns (rows, MAPE, skipped): a row is skipped,
+with the reason, when accelsim has no cascade for it (backward passes; PyTorch's unfused
+attention, whose three kernels need GPU GEMM mappings that are not written yet).
 
 FlashAttention forward rows are modelled as the shipped FlashAttention-2 cascade
 (``einsum_cascades/flash_attention2.yaml``) in one fused launch with 128 x 128 blocks: query
@@ -12,7 +14,8 @@ blocks and batch x heads form the grid; the SMs take 64 (batch x head) pairs at 
 (128 pairs over 108 SMs run in two waves, so 64 per wave is the same quantization), the query
 blocks and the two waves are temporal at HBM, and each program's key-block loop is its SM's.
 Tiles live in the register file; K and V stream from HBM (L2 and shared memory keep nothing
-across programs), so HBM moves Q, O and LSE once and K, V once per query block.
+across programs), so HBM moves Q, O and LSE once and K, V once per query block.  The cascade's
+bf16 tensors stand for the paper's fp16 ones (same width, same A100 tensor-core rate).
 """
 
 from __future__ import annotations
@@ -20,51 +23,115 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Literal, Optional
 
-import yaml
+from pydantic import Field, ValidationError
 
+from accelsim.errors import SpecError, format_path
+from accelsim.spec.fields import Count, Name, SpecModel
 from accelsim.validate.output import Row, mape
 from accelsim.validate.programs import cdiv, loops
+from accelsim.yamlio import read_yaml
 
-DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "published"
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "published"
 
 
-def load_rows(path: str | os.PathLike) -> tuple[dict, list[dict]]:
-    """The document and its rows."""
-    with open(path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
-    if doc.get("kind") != "published":
-        raise ValueError(f"{path}: kind: expected 'published', got {doc.get('kind')!r}")
-    return doc, list(doc["rows"])
+class PublishedRow(SpecModel):
+    """One published measurement and the setup it was taken in."""
+
+    id: Name
+    """Unique name of the row, e.g. ``fa-fwd-1024``."""
+    source: str = Field(min_length=1)
+    """The table or figure it is copied from, e.g. ``[T18] FlashAttention, 1024``."""
+    impl: Literal["flashattention", "pytorch"]
+    """The implementation measured."""
+    pass_: Literal["fwd", "bwd", "fwd+bwd"] = Field(alias="pass")
+    """Which passes the runtime covers."""
+    batch: Count
+    """Batch size."""
+    heads: Count
+    """Attention heads."""
+    seq: Count
+    """Sequence length (queries = keys)."""
+    head_dim: Count
+    """Head dimension."""
+    dtype: Literal["fp16", "bf16", "fp32"]
+    """Element type of Q, K, V and O."""
+    runtime_ms: float = Field(gt=0)
+    """The published runtime (milliseconds)."""
+    gflops: Optional[float] = Field(default=None, gt=0)
+    """Published floating-point work, where the source gives it (GFLOP)."""
+    hbm_gb: Optional[float] = Field(default=None, gt=0)
+    """Published HBM traffic, where the source gives it (GB)."""
+
+
+class PublishedFile(SpecModel):
+    """A file of published measurements on one hardware preset."""
+
+    kind: Literal["published"]
+    """Always ``published``."""
+    version: Literal[1]
+    """Format version."""
+    hardware: str = Field(min_length=1)
+    """The preset the measurements map to: a hardware YAML, relative to the repository root."""
+    rows: list[PublishedRow] = Field(min_length=1)
+    """The measurements."""
+
+
+def load_published(path: str | os.PathLike) -> PublishedFile:
+    """Read and validate one data file; the first problem found is a one-line SpecError."""
+    doc = read_yaml(path)
+    try:
+        return PublishedFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _first_problem(doc, exc.errors()) from None
+
+
+def _first_problem(doc, errors: list[dict]) -> SpecError:
+    first = errors[0]
+    loc = tuple(first.get("loc", ()))
+    kind = first.get("type", "")
+    if kind == "missing":
+        message = "missing required field"
+    elif kind == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+    else:
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        message = message.replace("Input should be", "expected") + f", got {first.get('input')!r}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problems)"
+    line, column = doc.locate(loc)
+    return SpecError(message, file=doc.file, path=format_path(loc) or None, line=line,
+                     column=column)
 
 
 def compare(paths=None, hardware=None) -> tuple[list[Row], float, list[tuple[str, str]]]:
     """Predict every supported row of ``paths`` (default: every file in tests/data/published)
-    on ``hardware`` (default: the preset each file names)."""
+    on ``hardware`` (default: the preset each file names); returns (rows, MAPE, skipped) with
+    skipped as (case, reason) pairs."""
     files = [Path(p) for p in paths] if paths else sorted(DATA.glob("*.yaml"))
     rows, skipped = [], []
     for file in files:
-        doc, items = load_rows(file)
-        hw = hardware or (ROOT / doc["hardware"])
-        for item in items:
+        data = load_published(file)
+        hw = hardware or (ROOT / data.hardware)
+        for item in data.rows:
+            case = f"{item.id} ({item.source})"
             reason = _unsupported(item)
             if reason:
-                skipped.append((item["id"], reason))
+                skipped.append((case, reason))
                 continue
-            report = flash_attention_forward(hw, item["batch"] * item["heads"], item["seq"],
-                                             item["head_dim"])
-            rows.append(Row(f"{item['id']} ({item['source']})", item["impl"],
-                            report.latency_s, item["runtime_ms"] * 1e-3,
-                            bottleneck=report.bottleneck, source=f"{file.name}: {item['source']}",
+            report = flash_attention_forward(hw, item.batch * item.heads, item.seq, item.head_dim)
+            rows.append(Row(case, item.impl, report.latency_s, item.runtime_ms * 1e-3,
+                            bottleneck=report.bottleneck, source=f"{file.name}: {item.source}",
                             extra={"hbm_bytes": report.offchip_bytes}))
     return rows, mape(rows), skipped
 
 
-def _unsupported(item: dict) -> str:
-    if item.get("pass") != "fwd":
+def _unsupported(item: PublishedRow) -> str:
+    if item.pass_ != "fwd":
         return "backward pass: accelsim has no backward cascades yet"
-    if item.get("impl") != "flashattention":
+    if item.impl != "flashattention":
         return "PyTorch's unfused attention: needs GPU GEMM and softmax kernel mappings"
     return ""
 
