@@ -129,32 +129,50 @@ def evaluate_group(cascade: Cascade, arch: Architecture, mapping: MappingSpec, *
     roles = default_roles(cascade) | dict(mapping.roles)
     members = build_group_nests(cascade, dict(sizes or {}), dtypes, roles, arch, mapping, file)
     items = [(m.bound, m.nest, m.repeats) for m in members]
-    return _report(items, arch, mapping.name, "+".join(mapping.group or ()), file)
+    shared = [arch.level_index(lm.level) for lm in mapping.shared if lm.temporal or lm.spatial]
+    return _report(items, arch, mapping.name, "+".join(mapping.group or ()), file,
+                   branch=max(shared, default=-1) + 1)
 
 
 def _report(items, arch: Architecture, mapping_name: str, label: str,
-            file: str | None) -> Report:
+            file: str | None, branch: int | None = None) -> Report:
+    """Counts, cycles and energy of one nest, or of a fused group's member nests.
+
+    In a group, the levels down to the branch level (the child of the innermost shared
+    loop's level) hold every member's tiles at once: their footprint is the sum over
+    tensors.  Below it the members run one after another, so a level holds one member's
+    tiles at a time: its footprint is the largest member's."""
     rows: dict[tuple[str, str], TensorTraffic] = {}
     ops: dict[str, int] = {}
     unit_cycles: dict[str, float] = {}
-    main, peak = None, 0.0
+    mains: list[tuple] = []
     elem_bytes: dict[str, float] = {}
+    member_tiles = [0.0] * len(arch.levels)
     for _, nest, _ in items:                    # the cheap check first: no counting if it fails
         precheck_capacity(nest, arch, file)
     for bound, nest, repeats in items:
         fast = count_nests([nest])[0]
+        for lv in range(len(arch.levels)):
+            held = sum(float(fast.capacity[lv, t]) * bound.bytes_per_element(x.name)
+                       for t, x in enumerate(nest.problem.tensors)
+                       if x.name in nest.levels[lv].keeps)
+            member_tiles[lv] = max(member_tiles[lv], held)
         for row in _rows(arch, nest, fast, bound):
             rows[row.level, row.tensor] = _add(rows.get((row.level, row.tensor)), row)
         member_ops = {k: v * repeats for k, v in bound.einsum.op_counts(bound.sizes).as_dict().items()}
         for k, v in member_ops.items():
             ops[k] = ops.get(k, 0) + v
         cycles, unit_peak, unit = _compute_cycles(arch, bound, member_ops, fast)
-        main, peak = main or unit, peak or unit_peak
+        mains.append((unit, unit_peak, member_ops.get("mac", 0)))
         for k, v in cycles.items():
             unit_cycles[k] = unit_cycles.get(k, 0.0) + v
         elem_bytes.update({t: bound.bytes_per_element(t) for t in nest.problem.tensor_names})
     traffic = tuple(rows.values())
-    levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file) for lv in range(len(arch.levels)))
+    levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file,
+                              None if branch is None or lv <= branch else member_tiles[lv])
+                   for lv in range(len(arch.levels)))
+    # the main unit: that of the first member doing MACs (a group's matrix unit), else the first
+    main, peak, _ = next((m for m in mains if m[2]), mains[0])
     used = sum(n for c, n in ops.items() if n and unit_for(arch, c) is main)
     busy = unit_cycles.get(main.name, 0.0)
     utilization = used / (busy * peak) if busy else 0.0
@@ -189,7 +207,8 @@ def _rows(arch: Architecture, nest, fast, bound: BoundEinsum) -> list[TensorTraf
 
 
 def _level_use(arch: Architecture, lv: int, traffic: tuple[TensorTraffic, ...],
-               elem_bytes: dict[str, float], file: str | None) -> LevelUse:
+               elem_bytes: dict[str, float], file: str | None,
+               tile_bytes: float | None = None) -> LevelUse:
     level = arch.levels[lv]
     rows = [t for t in traffic if t.level == level.name]
     read_b = sum(t.reads * elem_bytes[t.tensor] for t in rows)
@@ -202,6 +221,8 @@ def _level_use(arch: Architecture, lv: int, traffic: tuple[TensorTraffic, ...],
     else:
         cycles = max(per_read / level.read_bytes_per_cycle, per_write / level.write_bytes_per_cycle)
     tile = sum(t.tile_elements * elem_bytes[t.tensor] for t in rows)
+    if tile_bytes is not None:          # a group's level below its branch: one member at a time
+        tile = tile_bytes
     if lv > 0 and tile > level.capacity_bytes:
         detail = ", ".join(f"{t.tensor} {t.tile_elements * elem_bytes[t.tensor]:g} B" for t in rows)
         raise CapacityError(f"{file + ': ' if file else ''}tiles at level {level.name!r} need "

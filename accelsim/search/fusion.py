@@ -48,8 +48,8 @@ TILES_PER_RANK = 4
 """Tile sizes tried per row rank (1, the whole rank and divisors between)."""
 MAX_TILINGS = 24
 """Most row-rank tilings tried per group."""
-EXACT_TILINGS = 3
-"""Tilings of a group evaluated exactly, the best by the members' summed costs."""
+EXACT_TILINGS = 2
+"""Tilings of a group evaluated exactly: the best by each of two estimates."""
 MEMBER_BUDGET = 200
 """Mappings evaluated per member search."""
 
@@ -183,19 +183,35 @@ class MemberSearch:
         self.cache: dict[tuple, object] = {}
         self.evaluated = 0
 
-    def __call__(self, bound: BoundEinsum, on_chip_only: bool):
-        key = (bound.einsum.name, tuple(sorted(bound.ranks.items())), on_chip_only)
+    def __call__(self, bound: BoundEinsum, on_chip_only: bool, hold: bool = False):
+        """The best mapping of ``bound`` (None if none fits).  ``on_chip_only``: no loops
+        at the backing store (a fused member's whole tile on chip).  ``hold``: the level
+        below the backing store keeps every tensor it may, so what the shared loops do
+        not index stays there across their iterations (K and V under a loop over query
+        rows) instead of streaming from the backing store again."""
+        key = (bound.einsum.name, tuple(sorted(bound.ranks.items())), on_chip_only, hold)
         if key not in self.cache:
-            constraints = None
+            levels = []
             if on_chip_only:
-                top = self.arch.levels[0].name
-                constraints = Constraints(levels=[LevelConstraint(
-                    level=top, factors={r: 1 for r in bound.ranks})])
+                levels.append(LevelConstraint(level=self.arch.levels[0].name,
+                                              factors={r: 1 for r in bound.ranks}))
+            if hold:
+                if len(self.arch.levels) < 2:
+                    return None
+                branch = self.arch.levels[1]
+                tensors = [t for t in einsum_problem(bound).tensors
+                           if branch.may_keep(t.name, bound.roles.get(t.name, "input"))]
+                need = sum(_footprint(t.dims, bound.ranks) * t.bytes_per_element
+                           for t in tensors)
+                if need > branch.capacity_bytes:         # cannot hold them all: no search
+                    self.cache[key] = None
+                    return None
+                levels.append(LevelConstraint(level=branch.name, keep=[t.name for t in tensors]))
             try:
                 found = self.search_fn(bound, self.arch, objective=self.objective,
-                                       constraints=constraints, budget=self.budget,
-                                       strategy=self.strategy, seed=self.seed,
-                                       progress=False, bound=False)
+                                       constraints=Constraints(levels=levels),
+                                       budget=self.budget, strategy=self.strategy,
+                                       seed=self.seed, progress=False, bound=False)
                 self.evaluated += found.evaluated
             except (MappingError, CapacityError):
                 found = None
@@ -259,21 +275,28 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
     """The best tiling of a fused group and its members' mappings (module docstring);
     None when no tiling fits on chip.
 
-    Every tiling's members are searched; the tilings are ranked by the sum of their
-    members' costs (each member's tile cost times the shared iterations), and the best
-    ``exact`` of them are assembled and evaluated exactly."""
+    Every tiling's members are searched; the tilings are ranked by two estimates from the
+    members' tile costs (:func:`_estimate`, with and without reuse), and the best ``exact``
+    by each are assembled and evaluated exactly."""
     full = group.full_sizes
     ranked = []
     for tiles in tilings(group):
         found = _members_for(group, tiles, full, members)
         if found is not None:
-            ranked.append((_estimate(found, tiles, full, arch, weights), tiles, found))
-    ranked.sort(key=lambda item: item[0])
+            ranked.append((tiles, found))
+    # the best few by each estimate (neither is exact), then exact evaluation
+    chosen: dict[tuple, tuple] = {}
+    for reuse in (False, True):
+        order = sorted(ranked, key=lambda item: _estimate(group, item[1], item[0], full, arch,
+                                                          weights, reuse))
+        for tiles, found in order[:exact]:
+            chosen.setdefault(tuple(tiles.items()), (tiles, found))
     best: GroupResult | None = None
     best_score = math.inf
     tried = []
-    for _, tiles, found in ranked[:exact]:
-        mapping = group_mapping(group, arch, tiles, {n: r.mapping for n, r in found.items()})
+    for tiles, found in chosen.values():
+        mapping = group_mapping(group, arch, tiles,
+                                {n: r.mapping for n, (r, _, _) in found.items()})
         try:
             report = evaluate_group(group.cascade, arch, mapping, sizes=group.given)
         except (CapacityError, MappingError, SpecError):
@@ -287,24 +310,63 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
 
 
 def _members_for(group: FusedGroup, tiles, full, members: MemberSearch):
+    """Each member's best mapping on its tile: {name: (result, bound, held)} or None."""
     cut = dict(full) | dict(tiles)
     found = {}
+    looping = {r for r, t in tiles.items() if full[r] > t}
     for einsum in group.einsums():
-        result = members(group.bound(einsum, cut), on_chip_only=True)
+        bound = group.bound(einsum, cut)
+        reused = any(not looping <= {r for p in x.dims for r in p.ranks}
+                     for x in einsum_problem(bound).tensors) if looping else False
+        held = reused and members(bound, True, hold=True)
+        result = held or members(bound, True)
         if result is None:
             return None
-        found[einsum.name] = result
+        found[einsum.name] = (result, bound, bool(held))
     return found
 
 
-def _estimate(found, tiles, full, arch: Architecture, weights) -> float:
-    """Weighted log-cost of a tiling from its members' tile reports (one launch)."""
-    repeats = math.prod(math.ceil(full[r] / t) for r, t in tiles.items())
-    launch = arch.launch_overhead_s
-    energy = sum(r.report.energy_pj for r in found.values()) * repeats
-    latency = sum(r.report.latency_s - launch for r in found.values()) * repeats + launch
-    traffic = sum(r.report.offchip_bytes for r in found.values()) * repeats
-    metrics = {"energy": energy, "latency": latency, "traffic": traffic}
+def _estimate(group: FusedGroup, found, tiles, full, arch: Architecture, weights,
+              reuse: bool = True) -> float:
+    """Weighted log-cost of a tiling from its members' tile reports, for ranking tilings.
+
+    Without ``reuse``, each member's tile cost times the shared iterations (it overrates
+    small tiles' off-chip traffic).  With it, the same except off-chip traffic: a tensor
+    that stays on chip in the group (an intermediate, or one another member writes) costs
+    none, and one a held member keeps across the shared loops that do not index it is
+    fetched once per iteration of those that do; a member bound by the backing store has its
+    time scaled by the same ratio, and its backing-store energy with it (it underrates a
+    member whose compute the smaller tile slows)."""
+    factors = {r: math.ceil(full[r] / t) for r, t in tiles.items()}
+    repeats = math.prod(factors.values())
+    launch, top = arch.launch_overhead_s, arch.levels[0].name
+    internal = set(group.internal())
+    on_chip = internal | set(group.members)
+    energy = latency = traffic = 0.0
+    for name, (result, bound, held) in found.items():
+        report = result.report
+        dims = {t.name: {r for p in t.dims for r in p.ranks}
+                for t in einsum_problem(bound).tensors}
+        raw = moved = 0.0
+        for row in (r for r in report.tensors if r.level == top):
+            raw += row.bytes * repeats
+            if not reuse:
+                continue
+            written_out = row.tensor == name and name not in internal
+            if row.tensor in on_chip and not written_out:
+                continue
+            times = (math.prod(f for r, f in factors.items() if r in dims.get(row.tensor, ()))
+                     if held else repeats)
+            moved += row.bytes * times
+        if not reuse:
+            moved = raw
+        ratio = moved / raw if raw else 1.0
+        scale = ratio if report.bottleneck == top else 1.0
+        latency += (report.latency_s - launch) * repeats * scale
+        offchip_pj = report.energy_breakdown.get(top, 0.0) * repeats
+        energy += report.energy_pj * repeats - offchip_pj * (1.0 - ratio)
+        traffic += moved
+    metrics = {"energy": energy, "latency": latency + launch, "traffic": traffic}
     return sum(w * math.log(max(metrics[k], 1e-30)) for k, w in weights.items() if w)
 
 
