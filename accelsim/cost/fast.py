@@ -10,9 +10,12 @@ problem and one hierarchy, and returns one :class:`FastCounts` per nest.  The or
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
+import numba
 import numpy as np
 
 from accelsim.cost import kernels, walker
@@ -228,6 +231,29 @@ class BatchCounts(NamedTuple):
     compute: np.ndarray
 
 
+SERIAL_BELOW = 512
+"""Batches smaller than this run on the calling thread: starting the parallel region costs
+more than the work (a single nest counts about ten times faster this way on a loaded
+machine, where the OpenMP threads spin waiting for a core)."""
+
+
+@contextmanager
+def _threads_for(n: int):
+    if n >= SERIAL_BELOW:
+        yield
+        return
+    try:
+        before = numba.get_num_threads()
+    except Exception:                  # threading layer unavailable: nothing to change
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def count_arrays(batch: NestArrays, problem: ProblemArrays, levels: LevelArrays,
                  perfect: np.ndarray | None = None) -> BatchCounts:
     """Count a packed batch: the closed form for perfect, aligned nests, the walker for the
@@ -247,9 +273,10 @@ def count_arrays(batch: NestArrays, problem: ProblemArrays, levels: LevelArrays,
         whole = rows.size == b
         loops = batch if whole else NestArrays(*(a[rows] for a in batch))
         part = out if whole else BatchCounts(*(a[rows] for a in out))
-        kernel(*loops, problem.sizes, problem.dim_rank, problem.dim_div, problem.ndims,
-               problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
-               levels.access_bits, levels.energy_pj, *part)
+        with _threads_for(rows.size):
+            kernel(*loops, problem.sizes, problem.dim_rank, problem.dim_div, problem.ndims,
+                   problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
+                   levels.access_bits, levels.energy_pj, *part)
         if not whole:
             for full, got in zip(out, part):
                 full[rows] = got

@@ -12,6 +12,7 @@ declared initial value at index 0 (FuseMax's running max ``RM[m1+1,p] = max(RM[m
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
@@ -154,12 +155,12 @@ class Einsum:
         return self.text
 
     # ----------------------------------------------------------------- iteration space
-    @property
+    @cached_property
     def output_variables(self) -> tuple[str, ...]:
         """Rank variables indexing the output, in dimension order."""
         return tuple(dict.fromkeys(v for index in self.output.indices for v in _index_vars(index)))
 
-    @property
+    @cached_property
     def variables(self) -> tuple[str, ...]:
         """Rank variables of the iteration space: output variables first, then reduced ones."""
         found = list(self.output_variables)
@@ -167,20 +168,20 @@ class Einsum:
             found += variables_in(part)
         return tuple(dict.fromkeys(found))
 
-    @property
+    @cached_property
     def reduced_variables(self) -> tuple[str, ...]:
         """Variables of the iteration space absent from the output."""
         out = set(self.output_variables)
         return tuple(v for v in self.variables if v not in out)
 
-    @property
+    @cached_property
     def reduce(self) -> str | None:
         """Reduction operator actually applied: ``sum``, ``max``, ``min`` or None (no reduction)."""
         if self.reduction is not None:
             return self.reduction.op
         return "sum" if self.reduced_variables else None
 
-    @property
+    @cached_property
     def map_op(self) -> str | None:
         """Operator combining values at the top of the right-hand side: ``multiply``, ``add``,
         ``subtract``, ``divide``, ``max``, ``min``, ``select`` (or a comparison/logical
@@ -191,12 +192,12 @@ class Einsum:
             return self.expr.func
         return None
 
-    @property
+    @cached_property
     def functions(self) -> tuple[str, ...]:
         """Element-wise functions applied anywhere in the right-hand side (each once)."""
         return tuple(dict.fromkeys(n.func for n in walk(self.expr) if isinstance(n, Call)))
 
-    @property
+    @cached_property
     def ranks(self) -> tuple[str, ...]:
         """Ranks of the iteration space (``m1`` ranges over rank ``M1``)."""
         return tuple(rank_of(v) for v in self.variables)
@@ -213,12 +214,12 @@ class Einsum:
         return total
 
     # ----------------------------------------------------------------- tensors touched
-    @property
+    @cached_property
     def reads(self) -> tuple[Access, ...]:
         """Every tensor read, in textual order (right-hand side, guard, initial value)."""
         return tuple(accesses_in(self.expr) + accesses_in(self.guard) + accesses_in(self.initial))
 
-    @property
+    @cached_property
     def inputs(self) -> tuple[str, ...]:
         """Names of the tensors read, each once."""
         return tuple(dict.fromkeys(a.tensor for a in self.reads))

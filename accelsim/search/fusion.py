@@ -29,6 +29,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Callable, Mapping
 
 from accelsim.arch import Architecture
@@ -36,7 +37,8 @@ from accelsim.errors import CapacityError, MappingError, SpecError
 from accelsim.ir import Cascade, Einsum
 from accelsim.ir.sizes import is_derived
 from accelsim.mapping import BoundEinsum, einsum_problem
-from accelsim.model import Report, default_roles, evaluate_group
+from accelsim.model import (IR_TO_UNIT, Report, default_roles, evaluate_group, operand_dtype,
+                            unit_for, unit_rate)
 from accelsim.search.bound import offchip_lower_bound
 from accelsim.search.constraints import Constraints, LevelConstraint
 from accelsim.search.space import divisors
@@ -65,16 +67,20 @@ class FusedGroup:
     roles: Mapping[str, str] = field(default_factory=dict)
 
     def einsums(self) -> list[Einsum]:
-        return [self.cascade.einsum(name) for name in self.members]
+        return list(self._einsums)
 
-    @property
+    @cached_property
+    def _einsums(self) -> tuple[Einsum, ...]:
+        return tuple(self.cascade.einsum(name) for name in self.members)
+
+    @cached_property
     def given(self) -> dict[str, int]:
         """The sizes of the cascade's free ranks (derived ones follow from them)."""
         ranks = self.cascade.ranks
         return {k: int(v) for k, v in self.sizes.items()
                 if k in ranks and not is_derived(ranks[k])}
 
-    @property
+    @cached_property
     def full_sizes(self) -> dict[str, int]:
         return self.cascade.sizes(**self.given)
 
@@ -82,16 +88,20 @@ class FusedGroup:
         return BoundEinsum(einsum, dict(sizes or self.full_sizes), self.all_dtypes,
                            self.all_roles)
 
-    @property
+    @cached_property
     def all_dtypes(self) -> dict[str, str]:
         return {t: x.dtype for t, x in self.cascade.tensors.items()} | dict(self.dtypes)
 
-    @property
+    @cached_property
     def all_roles(self) -> dict[str, str]:
         return default_roles(self.cascade) | dict(self.roles)
 
     def internal(self) -> tuple[str, ...]:
         """Tensors written and read inside the group and nowhere else: kept on chip."""
+        return self._internal
+
+    @cached_property
+    def _internal(self) -> tuple[str, ...]:
         written = set(self.members)
         outside = {t for e in self.cascade.einsums if e.name not in written for t in e.inputs}
         return tuple(name for name in self.members
@@ -100,6 +110,10 @@ class FusedGroup:
 
     def row_ranks(self) -> tuple[str, ...]:
         """Ranks every member has in its output, in the last member's output order."""
+        return self._row_ranks
+
+    @cached_property
+    def _row_ranks(self) -> tuple[str, ...]:
         out_ranks = [set(_output_ranks(e)) for e in self.einsums()]
         common = set.intersection(*out_ranks) if out_ranks else set()
         return tuple(r for r in _output_ranks(self.einsums()[-1]) if r in common)
@@ -310,19 +324,21 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
 
 
 def _members_for(group: FusedGroup, tiles, full, members: MemberSearch):
-    """Each member's best mapping on its tile: {name: (result, bound, held)} or None."""
+    """Each member's best mapping on its tile: {name: (result, tensor -> its ranks, held)},
+    or None when a member has no mapping."""
     cut = dict(full) | dict(tiles)
     found = {}
     looping = {r for r, t in tiles.items() if full[r] > t}
     for einsum in group.einsums():
         bound = group.bound(einsum, cut)
-        reused = any(not looping <= {r for p in x.dims for r in p.ranks}
-                     for x in einsum_problem(bound).tensors) if looping else False
+        dims = {x.name: frozenset(r for p in x.dims for r in p.ranks)
+                for x in einsum_problem(bound).tensors}
+        reused = bool(looping) and any(not looping <= ranks for ranks in dims.values())
         held = reused and members(bound, True, hold=True)
         result = held or members(bound, True)
         if result is None:
             return None
-        found[einsum.name] = (result, bound, bool(held))
+        found[einsum.name] = (result, dims, bool(held))
     return found
 
 
@@ -343,10 +359,8 @@ def _estimate(group: FusedGroup, found, tiles, full, arch: Architecture, weights
     internal = set(group.internal())
     on_chip = internal | set(group.members)
     energy = latency = traffic = 0.0
-    for name, (result, bound, held) in found.items():
+    for name, (result, dims, held) in found.items():
         report = result.report
-        dims = {t.name: {r for p in t.dims for r in p.ranks}
-                for t in einsum_problem(bound).tensors}
         raw = moved = 0.0
         for row in (r for r in report.tensors if r.level == top):
             raw += row.bytes * repeats
@@ -398,14 +412,69 @@ def unfused(bound: BoundEinsum, members: MemberSearch) -> GroupResult:
     return GroupResult((bound.einsum.name,), found.mapping, found.report, (), {})
 
 
+def metrics_of(report: Report) -> dict[str, float]:
+    return {"energy": report.energy_pj, "latency": report.latency_s,
+            "traffic": report.offchip_bytes}
+
+
 def additive_cost(weights: Mapping[str, float], totals: Mapping[str, float]):
     """The per-group cost the partition sums: each weighted metric relative to ``totals``
     (the unfused cascade's), so a single-metric objective is that metric's sum."""
-    def cost(report: Report) -> float:
-        metrics = {"energy": report.energy_pj, "latency": report.latency_s,
-                   "traffic": report.offchip_bytes}
+    def cost(metrics: Mapping[str, float]) -> float:
         return sum(w * metrics[k] / (totals[k] or 1.0) for k, w in weights.items() if w)
     return cost
+
+
+class GroupFloor:
+    """A lower bound on any mapping's energy, latency and off-chip traffic for a group,
+    from each member's operations and compulsory traffic (cached per member): the search
+    skips a candidate group that cannot beat the best partition found so far.
+
+    * traffic: every tensor the member does not get on chip moved once (einsum_bound
+      without the ski slope);
+    * latency: the larger of that traffic over the backing store's bandwidth and, per
+      compute unit, the members' operations at the unit's peak, plus one launch;
+    * energy: the operations' energy (every other term is >= 0)."""
+
+    def __init__(self, arch: Architecture):
+        self.arch = arch
+        self.members: dict[tuple, tuple] = {}
+
+    def __call__(self, group: FusedGroup) -> dict[str, float]:
+        internal = set(group.internal())
+        written = set(group.members)
+        traffic, energy = 0.0, 0.0
+        units: dict[str, float] = {}
+        for einsum in group.einsums():
+            free = frozenset(internal | (set(einsum.inputs) & (written - {einsum.name})))
+            key = (einsum.name, free)
+            if key not in self.members:
+                self.members[key] = self._member(group.bound(einsum), free, group.cascade)
+            bytes_, pj, cycles = self.members[key]
+            traffic += bytes_
+            energy += pj
+            for unit, c in cycles.items():
+                units[unit] = units.get(unit, 0.0) + c
+        top = self.arch.levels[0]
+        floor = max(units.values(), default=0.0)
+        if math.isfinite(top.read_bytes_per_cycle):
+            floor = max(floor, traffic / top.read_bytes_per_cycle)
+        latency = floor / self.arch.clock_hz + self.arch.launch_overhead_s
+        return {"energy": energy, "latency": latency, "traffic": traffic}
+
+    def _member(self, bound: BoundEinsum, free: frozenset[str], cascade: Cascade):
+        traffic = compulsory_bytes(bound, free, cascade)
+        dtype = operand_dtype(bound)
+        pj, cycles = 0.0, {}
+        for cls, n in bound.einsum.op_counts(bound.sizes).as_dict().items():
+            if not n:
+                continue
+            unit = unit_for(self.arch, cls)
+            pj += n * (unit.energy_pj.get(IR_TO_UNIT[cls]) or 0.0)
+            cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
+            cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (
+                unit_rate(unit, dtype) * unit.count)
+        return traffic, pj, cycles
 
 
 def search_cascade(target: BoundCascade, arch: Architecture, weights: Mapping[str, float],
@@ -428,28 +497,31 @@ def search_cascade(target: BoundCascade, arch: Architecture, weights: Mapping[st
               "latency": sum(g.report.latency_s for g in alone),
               "traffic": sum(g.report.offchip_bytes for g in alone)}
     cost = additive_cost(weights, totals)
+    floor = GroupFloor(arch)
     n = len(einsums)
     best = [0.0] * (n + 1)
     choice: list[tuple[int, GroupResult]] = [(0, alone[0])] * (n + 1)
     tried, interrupted, done = 0, False, 0
     try:
         for i in range(1, n + 1):
-            best[i], choice[i] = best[i - 1] + cost(alone[i - 1].report), (i - 1, alone[i - 1])
+            best[i] = best[i - 1] + cost(metrics_of(alone[i - 1].report))
+            choice[i] = (i - 1, alone[i - 1])
             for j in range(max(0, i - max_group), i - 1) if fuse else ():
                 group = target.group(e.name for e in einsums[j:i])
-                if not candidate(group):
+                if not candidate(group) or best[j] + cost(floor(group)) >= best[i]:
                     continue
                 tried += 1
                 found = search_group(group, arch, weights, members)
-                if found is not None and best[j] + cost(found.report) < best[i]:
-                    best[i], choice[i] = best[j] + cost(found.report), (j, found)
+                if found is not None and best[j] + cost(metrics_of(found.report)) < best[i]:
+                    best[i], choice[i] = best[j] + cost(metrics_of(found.report)), (j, found)
             done = i
             if callback:
                 callback(i, n)
     except KeyboardInterrupt:
         interrupted = True
         for i in range(done + 1, n + 1):
-            best[i], choice[i] = best[i - 1] + cost(alone[i - 1].report), (i - 1, alone[i - 1])
+            best[i] = best[i - 1] + cost(metrics_of(alone[i - 1].report))
+            choice[i] = (i - 1, alone[i - 1])
     groups = []
     i = n
     while i > 0:
@@ -475,12 +547,10 @@ def _footprint(projections, ranks: Mapping[str, int]) -> int:
     return total
 
 
-def einsum_bound(bound: BoundEinsum, capacity: float, free: frozenset[str],
-                 cascade: Cascade | None = None) -> float:
-    """Least off-chip bytes of one Einsum whose ``free`` tensors stay on chip: the
-    ski-slope bound for GEMM-like Einsums (accelsim.search.bound), and at least every other
-    tensor moved once (read, or written)."""
-    compulsory = 0.0
+def compulsory_bytes(bound: BoundEinsum, free: frozenset[str],
+                     cascade: Cascade | None = None) -> float:
+    """Bytes of every tensor of the Einsum not in ``free``, each moved once."""
+    total = 0.0
     for tensor in einsum_problem(bound).tensors:
         if tensor.name in free:
             continue
@@ -488,12 +558,20 @@ def einsum_bound(bound: BoundEinsum, capacity: float, free: frozenset[str],
         if cascade is not None and tensor.name in cascade.tensors:
             elements = min(elements, math.prod(cascade.tensors[tensor.name].extents(
                 bound.sizes)))
-        compulsory += elements * tensor.bytes_per_element
+        total += elements * tensor.bytes_per_element
+    return total
+
+
+def einsum_bound(bound: BoundEinsum, capacity: float, free: frozenset[str],
+                 cascade: Cascade | None = None) -> float:
+    """Least off-chip bytes of one Einsum whose ``free`` tensors stay on chip: the
+    ski-slope bound for GEMM-like Einsums (accelsim.search.bound), and at least every other
+    tensor moved once (read, or written)."""
     try:
         slope = offchip_lower_bound(bound, capacity, "bytes", free)
     except MappingError:
         slope = 0.0
-    return max(compulsory, slope)
+    return max(compulsory_bytes(bound, free, cascade), slope)
 
 
 def group_bound(group: FusedGroup, capacity: float) -> float:

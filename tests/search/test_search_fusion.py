@@ -186,3 +186,21 @@ def test_free_tensors_cost_nothing_but_keep_their_room():
         paid = offchip_lower_bound(gemm, capacity, "elements")
         free = offchip_lower_bound(gemm, capacity, "elements", frozenset({"Z"}))
         assert free <= paid - 64
+
+
+def test_group_floor_bounds_every_evaluated_mapping():
+    """The floor the cascade search prunes with is below every group mapping it evaluated."""
+    from accelsim.search.fusion import GroupFloor, metrics_of
+
+    for capacity in ("1 KiB", "64 KiB"):
+        arch = two_level(capacity)
+        floor = GroupFloor(arch)
+        for members in (["QK", "GM", "SN"], ["A", "AV"], ["QK", "GM", "SN", "SD", "A", "AV"]):
+            group = THREE_PASS_GROUP(members)
+            result = search(group, arch, objective="latency", budget=100, progress=False)
+            low = floor(group)
+            for point in result.pareto:
+                assert low["latency"] <= point.latency_s * (1 + 1e-12)
+                assert low["energy"] <= point.energy_pj * (1 + 1e-12)
+                assert low["traffic"] <= point.offchip_bytes
+            assert low["traffic"] <= metrics_of(result.report)["traffic"]
