@@ -6,19 +6,26 @@ attention chain), each member's own loops below them (accelsim.mapping.group).  
 intermediates produced and consumed inside the group then live at the level below the
 backing store for one shared tile at a time and never travel off chip.
 
-The group mapspace is the tile of each row rank (a few divisors of its size, from 1 to the
-whole rank) times each member's own mapping.  For every tile choice each member is searched
-on its own (the single-Einsum mapper, with the rank sizes cut to the tile and no loops at
-the backing store, so the whole tile is held on chip); the members' winners are assembled
-into one group mapping and evaluated exactly with :func:`accelsim.model.evaluate_group`,
-which also checks that every member's tiles fit together.  A member search is cached by its
-cut sizes, so groups that share a member and a tile reuse it.
+A group whose state is carried along key blocks (the 1-pass attention cascade) also shares
+loops over the query rows and, innermost, over the blocks, one at a time: FlashAttention's
+schedule, with K and V streamed once per tile of queries.
+
+The group mapspace is the tile of each shared rank (a few divisors of its size, from 1 to
+the whole rank) times each member's own mapping.  For every tile choice each member is
+searched on its own (the single-Einsum mapper, with the rank sizes cut to the tile and no
+loops at the backing store, so the whole tile is held on chip; a member with tensors the
+shared loops do not index is first searched with the next level keeping them, so they stay
+on chip across those loops).  Tilings are ranked by two estimates from the members' costs
+and the best few assembled into one group mapping and evaluated exactly with
+:func:`accelsim.model.evaluate_group`, which also checks that the tiles fit.  Member searches
+are cached by their cut sizes, so groups that share a member and a tile reuse them.
 
 A cascade (:class:`BoundCascade`) is partitioned into groups by dynamic programming over
-its Einsums in order: every run of consecutive Einsums that is connected (each member reads
-a tensor an earlier member writes), shares a row rank and keeps at least one intermediate
-inside is a candidate group; each Einsum alone is the unfused choice.  The best partition
-minimizes the objective summed over groups.  A product objective (EDP, weights) is not a
+its Einsums in order: every run of consecutive Einsums that is connected (linked through
+tensors one writes and another reads), shares a row rank and keeps at least one
+intermediate inside is a candidate group; each Einsum alone is the unfused choice.  A
+candidate whose lower bound (:class:`GroupFloor`) cannot beat the best partition so far is
+skipped.  The best partition minimizes the objective summed over groups.  A product objective (EDP, weights) is not a
 sum over groups; it is minimized as the weighted sum of each metric relative to the
 unfused total, its first-order form around the unfused mapping.
 """
@@ -117,6 +124,33 @@ class FusedGroup:
         out_ranks = [set(_output_ranks(e)) for e in self.einsums()]
         common = set.intersection(*out_ranks) if out_ranks else set()
         return tuple(r for r in _output_ranks(self.einsums()[-1]) if r in common)
+
+    @cached_property
+    def block_rank(self) -> str | None:
+        """The rank an iterative member carries its state along (the key blocks m1 of a
+        1-pass attention cascade), when it is not a row rank: a shared loop over it, inside
+        the row loops, streams the blocks through the group one at a time."""
+        for einsum in self.einsums():
+            if einsum.iterate is None:
+                continue
+            for rank in einsum.ranks:
+                if rank.lower() == einsum.iterate.lower() and rank not in self.row_ranks():
+                    return rank
+        return None
+
+    @cached_property
+    def stream_ranks(self) -> tuple[str, ...]:
+        """With a block rank: the other ranks of the carried state's output that the group
+        writes out (the query rows p of attention), though not every member has them.  A
+        shared loop over them sits outside the block loop; members without them (the
+        blocked copies of K and V) run again for each of their tiles, as FlashAttention
+        streams K and V once per block of queries."""
+        if self.block_rank is None:
+            return ()
+        carried = [e for e in self.einsums() if e.iterate is not None]
+        last = _output_ranks(self.einsums()[-1])
+        return tuple(r for r in last if r not in self.row_ranks() and r != self.block_rank
+                     and all(r in _output_ranks(e) for e in carried))
 
 
 @dataclass(frozen=True)
@@ -247,15 +281,22 @@ def tile_options(size: int, count: int = TILES_PER_RANK) -> list[int]:
 
 
 def tilings(group: FusedGroup) -> list[dict[str, int]]:
-    """Row-rank tilings to try, at most MAX_TILINGS (evenly spread over the full product)."""
+    """Row-rank tilings to try, at most MAX_TILINGS (evenly spread over the full product);
+    with a block rank (:attr:`FusedGroup.block_rank`), tilings of the row and stream ranks,
+    each with a loop over the blocks, one at a time, innermost, at the backing store (so K
+    and V stream once per tile of query rows, as in FlashAttention)."""
     sizes = group.full_sizes
-    rows = group.row_ranks()
+    block = group.block_rank
+    rows = group.row_ranks() + group.stream_ranks
     options = [tile_options(sizes[r]) for r in rows]
     combos = list(itertools.product(*options))
     if len(combos) > MAX_TILINGS:
         step = len(combos) / MAX_TILINGS
         combos = [combos[int(k * step)] for k in range(MAX_TILINGS)] + [combos[-1]]
-    return [dict(zip(rows, c)) for c in dict.fromkeys(combos)]
+    found = [dict(zip(rows, c)) for c in dict.fromkeys(combos)]
+    if block is not None and sizes[block] > 1:
+        return [tiles | {block: 1} for tiles in found]
+    return found
 
 
 def score(report: Report, weights: Mapping[str, float]) -> float:
@@ -354,13 +395,18 @@ def _estimate(group: FusedGroup, found, tiles, full, arch: Architecture, weights
     time scaled by the same ratio, and its backing-store energy with it (it underrates a
     member whose compute the smaller tile slows)."""
     factors = {r: math.ceil(full[r] / t) for r, t in tiles.items()}
-    repeats = math.prod(factors.values())
+    order = list(tiles)
     launch, top = arch.launch_overhead_s, arch.levels[0].name
     internal = set(group.internal())
     on_chip = internal | set(group.members)
     energy = latency = traffic = 0.0
     for name, (result, dims, held) in found.items():
         report = result.report
+        # a member sits inside the shared loops down to the innermost over a rank it has
+        own = set().union(*dims.values())
+        depth = max((i for i, r in enumerate(order) if r in own), default=-1)
+        inside = {r: factors[r] for r in order[:depth + 1]}
+        repeats = math.prod(inside.values())
         raw = moved = 0.0
         for row in (r for r in report.tensors if r.level == top):
             raw += row.bytes * repeats
@@ -369,7 +415,7 @@ def _estimate(group: FusedGroup, found, tiles, full, arch: Architecture, weights
             written_out = row.tensor == name and name not in internal
             if row.tensor in on_chip and not written_out:
                 continue
-            times = (math.prod(f for r, f in factors.items() if r in dims.get(row.tensor, ()))
+            times = (math.prod(f for r, f in inside.items() if r in dims.get(row.tensor, ()))
                      if held else repeats)
             moved += row.bytes * times
         if not reuse:

@@ -204,3 +204,23 @@ def test_group_floor_bounds_every_evaluated_mapping():
                 assert low["energy"] <= point.energy_pj * (1 + 1e-12)
                 assert low["traffic"] <= point.offchip_bytes
             assert low["traffic"] <= metrics_of(result.report)["traffic"]
+
+
+ONE_PASS = load_cascade(ROOT / "einsum_cascades" / "attention_1pass.yaml")
+
+
+def test_one_pass_groups_stream_key_blocks():
+    """The 1-pass cascade carries its state along the key blocks M1: a group shares loops
+    over heads and query rows (P, which the blocked copies of K and V lack) and, innermost,
+    over the blocks one at a time.  With room for a head's rows the search attains the
+    compulsory traffic: Q, K, V once, AV once (bf16)."""
+    sizes = {"H": 2, "E": 8, "F": 8, "M": 16, "P": 16, "M0": 4}
+    whole = FusedGroup(ONE_PASS, tuple(e.name for e in ONE_PASS.einsums), sizes)
+    assert whole.row_ranks() == ("H",) and whole.block_rank == "M1"
+    assert whole.stream_ranks == ("P",)
+    from accelsim.search.fusion import tilings
+    assert all(list(t) == ["H", "P", "M1"] and t["M1"] == 1 for t in tilings(whole))
+    found = search(BoundCascade(ONE_PASS, sizes), two_level("64 KiB"), objective="traffic",
+                   budget=150, progress=False)
+    assert found.offchip_bytes == compulsory_attention_bytes(2, 8, 8, 16, 16)
+    assert found.offchip_bound_bytes == found.offchip_bytes
