@@ -29,7 +29,7 @@ from accelsim.arch import load_architecture  # noqa: E402
 from accelsim.lower import load_workload, lower  # noqa: E402
 from accelsim.report import kernel_label  # noqa: E402
 from accelsim.search import BoundCascade, onchip_capacity, search  # noqa: E402
-from accelsim.search.fusion import cascade_bound  # noqa: E402
+from accelsim.search.group_bound import cascade_bound  # noqa: E402
 
 CASES = (("prefill 256 tokens", "prefill", dict(seq_len=256)),
          ("decode vs 2048-token KV cache", "decode", dict(kv_len=2048)))

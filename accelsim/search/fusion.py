@@ -44,10 +44,9 @@ from accelsim.errors import CapacityError, MappingError, SpecError
 from accelsim.ir import Cascade, Einsum
 from accelsim.ir.sizes import is_derived
 from accelsim.mapping import BoundEinsum, einsum_problem
-from accelsim.model import (IR_TO_UNIT, Report, default_roles, evaluate_group, operand_dtype,
-                            unit_for, unit_rate)
-from accelsim.search.bound import offchip_lower_bound
+from accelsim.model import Report, default_roles, evaluate_group
 from accelsim.search.constraints import Constraints, LevelConstraint
+from accelsim.search.group_bound import GroupFloor, footprint
 from accelsim.search.space import divisors
 from accelsim.spec.mapping import LevelMapping, MappingSpec, TemporalLoop
 
@@ -249,7 +248,7 @@ class MemberSearch:
                 branch = self.arch.levels[1]
                 tensors = [t for t in einsum_problem(bound).tensors
                            if branch.may_keep(t.name, bound.roles.get(t.name, "input"))]
-                need = sum(_footprint(t.dims, bound.ranks) * t.bytes_per_element
+                need = sum(footprint(t.dims, bound.ranks) * t.bytes_per_element
                            for t in tensors)
                 if need > branch.capacity_bytes:         # cannot hold them all: no search
                     self.cache[key] = None
@@ -471,58 +470,6 @@ def additive_cost(weights: Mapping[str, float], totals: Mapping[str, float]):
     return cost
 
 
-class GroupFloor:
-    """A lower bound on any mapping's energy, latency and off-chip traffic for a group,
-    from each member's operations and compulsory traffic (cached per member): the search
-    skips a candidate group that cannot beat the best partition found so far.
-
-    * traffic: every tensor the member does not get on chip moved once (einsum_bound
-      without the ski slope);
-    * latency: the larger of that traffic over the backing store's bandwidth and, per
-      compute unit, the members' operations at the unit's peak, plus one launch;
-    * energy: the operations' energy (every other term is >= 0)."""
-
-    def __init__(self, arch: Architecture):
-        self.arch = arch
-        self.members: dict[tuple, tuple] = {}
-
-    def __call__(self, group: FusedGroup) -> dict[str, float]:
-        internal = set(group.internal())
-        written = set(group.members)
-        traffic, energy = 0.0, 0.0
-        units: dict[str, float] = {}
-        for einsum in group.einsums():
-            free = frozenset(internal | (set(einsum.inputs) & (written - {einsum.name})))
-            key = (einsum.name, free)
-            if key not in self.members:
-                self.members[key] = self._member(group.bound(einsum), free, group.cascade)
-            bytes_, pj, cycles = self.members[key]
-            traffic += bytes_
-            energy += pj
-            for unit, c in cycles.items():
-                units[unit] = units.get(unit, 0.0) + c
-        top = self.arch.levels[0]
-        floor = max(units.values(), default=0.0)
-        if math.isfinite(top.read_bytes_per_cycle):
-            floor = max(floor, traffic / top.read_bytes_per_cycle)
-        latency = floor / self.arch.clock_hz + self.arch.launch_overhead_s
-        return {"energy": energy, "latency": latency, "traffic": traffic}
-
-    def _member(self, bound: BoundEinsum, free: frozenset[str], cascade: Cascade):
-        traffic = compulsory_bytes(bound, free, cascade)
-        dtype = operand_dtype(bound)
-        pj, cycles = 0.0, {}
-        for cls, n in bound.einsum.op_counts(bound.sizes).as_dict().items():
-            if not n:
-                continue
-            unit = unit_for(self.arch, cls)
-            pj += n * (unit.energy_pj.get(IR_TO_UNIT[cls]) or 0.0)
-            cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
-            cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (
-                unit_rate(unit, dtype) * unit.count)
-        return traffic, pj, cycles
-
-
 def search_cascade(target: BoundCascade, arch: Architecture, weights: Mapping[str, float],
                    search_fn: Callable, budget: int = MEMBER_BUDGET, seed: int = 0,
                    strategy: str = "anneal",
@@ -583,62 +530,3 @@ def search_cascade(target: BoundCascade, arch: Architecture, weights: Mapping[st
         unfused_offchip_bytes=totals["traffic"], evaluated=members.evaluated, candidates=tried,
         elapsed_s=time.perf_counter() - start, interrupted=interrupted)
 
-
-def _footprint(projections, ranks: Mapping[str, int]) -> int:
-    """Elements a tensor's index range covers when every rank runs over its whole size."""
-    total = 1
-    for proj in projections:
-        extent = 1 + sum(abs(c) * (ranks[r] - 1) for c, r in proj.terms)
-        total *= -(-extent // proj.divisor) if proj.divisor > 1 else extent
-    return total
-
-
-def compulsory_bytes(bound: BoundEinsum, free: frozenset[str],
-                     cascade: Cascade | None = None) -> float:
-    """Bytes of every tensor of the Einsum not in ``free``, each moved once."""
-    total = 0.0
-    for tensor in einsum_problem(bound).tensors:
-        if tensor.name in free:
-            continue
-        elements = _footprint(tensor.dims, bound.ranks)
-        if cascade is not None and tensor.name in cascade.tensors:
-            elements = min(elements, math.prod(cascade.tensors[tensor.name].extents(
-                bound.sizes)))
-        total += elements * tensor.bytes_per_element
-    return total
-
-
-def einsum_bound(bound: BoundEinsum, capacity: float, free: frozenset[str],
-                 cascade: Cascade | None = None) -> float:
-    """Least off-chip bytes of one Einsum whose ``free`` tensors stay on chip: the
-    ski-slope bound for GEMM-like Einsums (accelsim.search.bound), and at least every other
-    tensor moved once (read, or written)."""
-    try:
-        slope = offchip_lower_bound(bound, capacity, "bytes", free)
-    except MappingError:
-        slope = 0.0
-    return max(compulsory_bytes(bound, free, cascade), slope)
-
-
-def group_bound(group: FusedGroup, capacity: float) -> float:
-    """Least off-chip bytes of a fused group: the sum over members of :func:`einsum_bound`
-    with the group's on-chip tensors free (its intermediates, and what a member reads that
-    another member wrote).  Each member's nest moves its own data, so the sum bounds the
-    group's traffic."""
-    internal = set(group.internal())
-    written = set(group.members)
-    total = 0.0
-    for einsum in group.einsums():
-        free = frozenset(internal | (set(einsum.inputs) & (written - {einsum.name})))
-        total += einsum_bound(group.bound(einsum), capacity, free, group.cascade)
-    return total
-
-
-def cascade_bound(target: BoundCascade, capacity: float) -> float:
-    """Least off-chip bytes of a cascade under any fusion: every intermediate may stay on
-    chip, so each Einsum pays only for the cascade's inputs and outputs it touches."""
-    whole = target.group(e.name for e in target.cascade.einsums)
-    outputs = set(target.cascade.outputs)
-    free = frozenset(e.name for e in target.cascade.einsums if e.name not in outputs)
-    return sum(einsum_bound(whole.bound(e), capacity, free, target.cascade)
-               for e in target.cascade.einsums)

@@ -190,7 +190,8 @@ def test_free_tensors_cost_nothing_but_keep_their_room():
 
 def test_group_floor_bounds_every_evaluated_mapping():
     """The floor the cascade search prunes with is below every group mapping it evaluated."""
-    from accelsim.search.fusion import GroupFloor, metrics_of
+    from accelsim.search.fusion import metrics_of
+    from accelsim.search.group_bound import GroupFloor
 
     for capacity in ("1 KiB", "64 KiB"):
         arch = two_level(capacity)
