@@ -203,7 +203,11 @@ def _workload_options(func):
 @cli.command()
 @click.argument("hardware", type=click.Path())
 @click.argument("target", type=click.Path())
-@click.option("--einsum", "einsum_name", required=True, help="The Einsum to map (its output name).")
+@click.option("--einsum", "einsum_name", default=None,
+              help="The Einsum to map (its output name), or a fused group: A+B+C.")
+@click.option("--fuse", is_flag=True,
+              help="Search the whole cascade (a workload's layer): which Einsums to fuse, "
+                   "and every kernel's mapping.")
 @_workload_options
 @click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE",
               help="Cascades: set a rank size (repeatable).")
@@ -220,18 +224,33 @@ def _workload_options(func):
               help="Write the best mapping as a mapping YAML file.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the best report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
-def search(hardware, target, einsum_name, phase, batch, seq_len, kv_len, dtype, attention,
-           sizes, objective, strategy, budget, seed, roles, save_path, json_path, quiet) -> None:
-    """Search mappings of one Einsum of a cascade or a workload on HARDWARE.
+def search(hardware, target, einsum_name, fuse, phase, batch, seq_len, kv_len, dtype,
+           attention, sizes, objective, strategy, budget, seed, roles, save_path, json_path,
+           quiet) -> None:
+    """Search mappings of one Einsum, a fused group or a whole cascade on HARDWARE.
 
-    Prints the best mapping's traffic table, the mappings evaluated, the Pareto front's
-    size and the found / lower-bound off-chip traffic; Ctrl-C stops early and keeps the best.
+    One Einsum (--einsum Z) or a fused group (--einsum QK+GM+SN): prints the best mapping's
+    traffic table, the mappings evaluated, the Pareto front's size and the found /
+    lower-bound off-chip traffic; Ctrl-C stops early and keeps the best.  --fuse: the
+    kernels chosen for the whole cascade (a workload's layer), fused and unfused totals and
+    the tensors kept on chip.
 
-    Example: accelsim search hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml --einsum Z
+    Examples:
+
+      accelsim search hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml --einsum Z
+
+      accelsim search hw_configs/fusemax.yaml einsum_cascades/attention_3pass.yaml --fuse
     """
     from accelsim import report as out
     from accelsim.search import search as run
 
+    if fuse or (einsum_name and "+" in einsum_name):
+        _search_fused(hardware, target, einsum_name if not fuse else None, phase, batch,
+                      seq_len, kv_len, dtype, attention, _sizes(sizes), objective, strategy,
+                      budget, seed, _roles(roles), save_path, json_path, quiet)
+        return
+    if not einsum_name:
+        raise click.UsageError("give --einsum NAME (or A+B+C for a fused group), or --fuse")
     bound = _bound_einsum(target, einsum_name, _sizes(sizes), phase, batch, seq_len, kv_len,
                           dtype, attention)
     given_roles = _roles(roles)
@@ -274,10 +293,9 @@ def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-def _bound_einsum(target, name, sizes, phase, batch, seq_len, kv_len, dtype, attention):
-    """The named Einsum of a cascade file or of a lowered workload, with sizes bound."""
-    from accelsim.errors import SpecError
-    from accelsim.mapping import BoundEinsum
+def _cascades(target, sizes, phase, batch, seq_len, kv_len, dtype, attention):
+    """The cascades of a cascade file or of a lowered workload (pre, layer, post), with
+    their sizes, element types and roles."""
     from accelsim.spec.load import read_document
 
     if str(target).endswith(".json") or read_document(target)[1] == "workload":
@@ -288,20 +306,106 @@ def _bound_einsum(target, name, sizes, phase, batch, seq_len, kv_len, dtype, att
                         kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
                         attention=attention or ("splitkv" if phase == "decode" else "flash2"))
         cascades = [c for c in (lowered.pre, lowered.layer, lowered.post) if c is not None]
-        dtypes, roles, bound_sizes = lowered.dtypes, lowered.roles, lowered.sizes
-    else:
-        from accelsim.ir import load_cascade
-        from accelsim.model import default_roles
+        return cascades, lowered.sizes, lowered.dtypes, lowered.roles
+    from accelsim.ir import load_cascade
+    from accelsim.model import default_roles
 
-        cascade = load_cascade(target)
-        cascades, bound_sizes = [cascade], cascade.sizes(**sizes)
-        dtypes = {t: x.dtype for t, x in cascade.tensors.items()}
-        roles = default_roles(cascade)
+    cascade = load_cascade(target)
+    return ([cascade], cascade.sizes(**sizes), {t: x.dtype for t, x in cascade.tensors.items()},
+            default_roles(cascade))
+
+
+def _bound_einsum(target, name, sizes, phase, batch, seq_len, kv_len, dtype, attention):
+    """The named Einsum of a cascade file or of a lowered workload, with sizes bound."""
+    from accelsim.errors import SpecError
+    from accelsim.mapping import BoundEinsum
+
+    cascades, bound_sizes, dtypes, roles = _cascades(target, sizes, phase, batch, seq_len,
+                                                     kv_len, dtype, attention)
     for cascade in cascades:
         if name in {e.name for e in cascade.einsums}:
             return BoundEinsum(cascade.einsum(name), bound_sizes, dtypes, roles)
     names = [e.name for c in cascades for e in c.einsums]
     raise SpecError(f"no Einsum named {name!r}; there are {', '.join(names)}", file=str(target))
+
+
+def _search_fused(hardware, target, group, phase, batch, seq_len, kv_len, dtype, attention,
+                  sizes, objective, strategy, budget, seed, roles, save_path, json_path, quiet):
+    """``accelsim search --fuse`` (the whole cascade) or ``--einsum A+B+C`` (one group)."""
+    from accelsim import report as out
+    from accelsim.errors import SpecError
+    from accelsim.search import BoundCascade, FusedGroup
+    from accelsim.search import search as run
+
+    cascades, bound_sizes, dtypes, roles_of = _cascades(
+        target, sizes, phase, batch, seq_len, kv_len, dtype, attention or "3pass")
+    roles_of = {**roles_of, **roles}
+    if group is None:
+        cascade = cascades[0]            # a cascade file, or a workload's layer
+        found = run(BoundCascade(cascade, bound_sizes, dtypes, roles_of), hardware,
+                    objective=objective, strategy=strategy, budget=budget, seed=seed,
+                    progress=not quiet)
+        if json_path:
+            out.write_json(json_path, out.to_json([g.report for g in found.groups], {
+                "groups": [list(g.members) for g in found.groups],
+                "on_chip": list(found.on_chip), "elapsed_s": found.elapsed_s,
+                "offchip_bound_bytes": found.offchip_bound_bytes}))
+        if not quiet:
+            _print_cascade_search(found)
+        return
+    members = group.split("+")
+    cascade = next((c for c in cascades if set(members) <= {e.name for e in c.einsums}), None)
+    if cascade is None:
+        names = [e.name for c in cascades for e in c.einsums]
+        raise SpecError(f"no cascade has all of {group}; its Einsums are {', '.join(names)}",
+                        file=str(target))
+    result = run(FusedGroup(cascade, tuple(members), bound_sizes, dtypes, roles_of), hardware,
+                 objective=objective, strategy=strategy, budget=budget, seed=seed,
+                 progress=not quiet)
+    if save_path:
+        _save_mapping(save_path, result.mapping)
+    if json_path:
+        out.write_json(json_path, out.to_json([result.report], {
+            "evaluated": result.evaluated, "elapsed_s": result.elapsed_s,
+            "offchip_bound_bytes": result.offchip_bound_bytes}))
+    if not quiet:
+        from rich.console import Console
+
+        console = Console()
+        console.print(out.traffic_table(result.report))
+        for line in out.summary_lines(result.report):
+            console.print(line, highlight=False)
+        if result.found_over_bound is not None:
+            console.print(f"off-chip    found / lower bound = {result.found_over_bound:.3f}",
+                          highlight=False)
+
+
+def _print_cascade_search(found) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from accelsim.report import kernel_label
+
+    table = Table(title="kernels chosen by the fusion search")
+    for name in ("kernel", "tiles", "latency s", "energy pJ", "off-chip B", "on chip"):
+        table.add_column(name)
+    for g in found.groups:
+        table.add_row(kernel_label("+".join(g.members)),
+                      ", ".join(f"{r}={t}" for r, t in g.tiles.items()) or "-",
+                      f"{g.report.latency_s:.4g}", f"{g.report.energy_pj:.4g}",
+                      f"{g.report.offchip_bytes:,.0f}", ", ".join(g.on_chip) or "-")
+    console = Console()
+    console.print(table)
+    console.print(f"fused       latency {found.latency_s:.4g} s, energy {found.energy_pj:.4g} pJ, "
+                  f"off-chip {found.offchip_bytes:,.0f} B", highlight=False)
+    console.print(f"unfused     latency {found.unfused_latency_s:.4g} s, energy "
+                  f"{found.unfused_energy_pj:.4g} pJ, off-chip "
+                  f"{found.unfused_offchip_bytes:,.0f} B", highlight=False)
+    if found.found_over_bound is not None:
+        console.print(f"off-chip    found / lower bound = {found.found_over_bound:.3f}",
+                      highlight=False)
+    console.print(f"searched    {found.evaluated:,} mappings, {found.candidates} candidate "
+                  f"groups in {found.elapsed_s:.2f} s", highlight=False)
 
 
 def _save_mapping(path: str, mapping) -> None:

@@ -56,3 +56,33 @@ def test_compare_decode_on_two_gpus(run_cli, tmp_path):
     # the ratio towards 1; at most 31 kernels per layer (every Einsum alone) add 83.7 us:
     # (130.2 + 83.7) / (213.9 + 83.7) = 0.719.
     assert 0.55 < ratio < 0.72
+
+
+FUSEMAX = str(ROOT / "hw_configs" / "fusemax.yaml")
+THREE_PASS = str(ROOT / "einsum_cascades" / "attention_3pass.yaml")
+SMALL = ("--size", "H=768", "--size", "E=64", "--size", "F=64", "--size", "M=1024",
+         "--size", "P=1024")
+
+
+def test_search_fuse_prints_the_kernels_and_compulsory_traffic(run_cli, tmp_path):
+    """FuseMax preset, BERT attention at batch 64 and 1K tokens: the whole 3-pass chain fuses
+    and moves Q, K, V once and the output once: 4 x 768 x 1024 x 64 x 2 B = 402,653,184 B."""
+    found = tmp_path / "fused.json"
+    code, out, err = run_cli("search", FUSEMAX, THREE_PASS, "--fuse", *SMALL, "--objective",
+                             "latency", "--json", str(found))
+    assert code == 0, err
+    assert "kernels chosen by the fusion search" in out and "402,653,184 B" in out
+    document = json.loads(found.read_text())
+    assert document["groups"] == [["QS", "QK", "GM", "SN", "SD", "A", "AV"]]
+    assert document["offchip_bound_bytes"] == 402_653_184
+
+
+def test_search_a_named_group_and_a_bad_one(run_cli):
+    code, out, err = run_cli("search", FUSEMAX, THREE_PASS, "--einsum", "QK+GM+SN", *SMALL,
+                             "--budget", "100")
+    assert code == 0, err
+    assert "found / lower bound" in out
+    code, out, err = run_cli("search", FUSEMAX, THREE_PASS, "--einsum", "QK+XX", *SMALL)
+    assert code == 2 and "no cascade has all of QK+XX" in err
+    code, out, err = run_cli("search", FUSEMAX, THREE_PASS, *SMALL)
+    assert code == 2 and "--fuse" in err
