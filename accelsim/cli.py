@@ -128,13 +128,18 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
             out.write_csv(csv_path, [report])
         tables, lines = [out.traffic_table(report)], out.summary_lines(report)
     if not quiet:
-        from rich.console import Console
+        _print(tables, lines)
 
-        console = Console()
-        for table in tables:
-            console.print(table)
-        for line in lines:
-            console.print(line, highlight=False)
+
+def _print(tables, lines) -> None:
+    """Rich tables, then plain lines (no highlighting of numbers)."""
+    from rich.console import Console
+
+    console = Console()
+    for table in tables:
+        console.print(table)
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 def _sram_lines(hardware, target, phase, batch, seq_len, kv_len, dtype, attention) -> list[str]:
@@ -149,14 +154,11 @@ def _sram_lines(hardware, target, phase, batch, seq_len, kv_len, dtype, attentio
     attention = attention or "3pass"           # evaluate's default when fusing
     # activations may live in the system SRAM and the core-coupled data RAM (DTCM)
     ram = tuple(lv.name for lv in arch.levels if lv.name.upper() in ("SRAM", "DTCM"))
-    fit = sram_fit(arch, target, phase=phase, batch=batch, seq_len=None if decode else seq_len,
+    options = dict(phase=phase, batch=batch, seq_len=None if decode else seq_len,
                    kv_len=(kv_len or seq_len) if decode else None, dtype=dtype,
                    attention=attention, level=ram or None)
-    plain = sram_fit(arch, target, phase=phase, batch=batch,
-                     seq_len=None if decode else seq_len,
-                     kv_len=(kv_len or seq_len) if decode else None, dtype=dtype,
-                     attention=attention, level=ram or None, in_place=False,
-                     overwrite=False)
+    fit = sram_fit(arch, target, **options)
+    plain = sram_fit(arch, target, **options, in_place=False, overwrite=False)
     return [f"SRAM        {'fits' if fit.fits else 'does NOT fit'}: {fit.note}",
             f"SRAM        without in-place operators or token overwriting: "
             f"{plain.peak_bytes:,.0f} B at {plain.einsum}"]
@@ -251,8 +253,10 @@ def search(hardware, target, einsum_name, fuse, phase, batch, seq_len, kv_len, d
         return
     if not einsum_name:
         raise click.UsageError("give --einsum NAME (or A+B+C for a fused group), or --fuse")
-    bound = _bound_einsum(target, einsum_name, _sizes(sizes), phase, batch, seq_len, kv_len,
-                          dtype, attention)
+    from accelsim.pipeline import bound_einsum_of
+
+    bound = bound_einsum_of(target, einsum_name, _sizes(sizes), phase, batch, seq_len, kv_len,
+                            dtype, attention)
     given_roles = _roles(roles)
     if given_roles:
         bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
@@ -263,23 +267,7 @@ def search(hardware, target, einsum_name, fuse, phase, batch, seq_len, kv_len, d
         touched = {bound.einsum.name, *bound.einsum.inputs}
         _save_mapping(save_path, result.mapping.model_copy(update={"roles": {
             t: r for t, r in bound.roles.items() if t in touched}}))
-    if json_path:
-        out.write_json(json_path, out.to_json([result.report], {
-            "evaluated": result.evaluated, "elapsed_s": result.elapsed_s,
-            "offchip_bound_bytes": result.offchip_bound_bytes}))
-    if not quiet:
-        from rich.console import Console
-
-        console = Console()
-        console.print(out.traffic_table(result.report))
-        for line in out.summary_lines(result.report):
-            console.print(line, highlight=False)
-        ratio = result.found_over_bound
-        console.print(f"searched    {result.evaluated:,} mappings in {result.elapsed_s:.2f} s "
-                      f"({strategy}, seed {seed}); Pareto front: {len(result.pareto)} mappings",
-                      highlight=False)
-        if ratio is not None:
-            console.print(f"off-chip    found / lower bound = {ratio:.3f}", highlight=False)
+    _show_search(result, json_path, quiet)
 
 
 def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -293,51 +281,16 @@ def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-def _cascades(target, sizes, phase, batch, seq_len, kv_len, dtype, attention):
-    """The cascades of a cascade file or of a lowered workload (pre, layer, post), with
-    their sizes, element types and roles."""
-    from accelsim.spec.load import read_document
-
-    if str(target).endswith(".json") or read_document(target)[1] == "workload":
-        from accelsim.lower import lower
-
-        lowered = lower(target, phase, batch=batch,
-                        seq_len=seq_len if phase == "prefill" else None,
-                        kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
-                        attention=attention or ("splitkv" if phase == "decode" else "flash2"))
-        cascades = [c for c in (lowered.pre, lowered.layer, lowered.post) if c is not None]
-        return cascades, lowered.sizes, lowered.dtypes, lowered.roles
-    from accelsim.ir import load_cascade
-    from accelsim.model import default_roles
-
-    cascade = load_cascade(target)
-    return ([cascade], cascade.sizes(**sizes), {t: x.dtype for t, x in cascade.tensors.items()},
-            default_roles(cascade))
-
-
-def _bound_einsum(target, name, sizes, phase, batch, seq_len, kv_len, dtype, attention):
-    """The named Einsum of a cascade file or of a lowered workload, with sizes bound."""
-    from accelsim.errors import SpecError
-    from accelsim.mapping import BoundEinsum
-
-    cascades, bound_sizes, dtypes, roles = _cascades(target, sizes, phase, batch, seq_len,
-                                                     kv_len, dtype, attention)
-    for cascade in cascades:
-        if name in {e.name for e in cascade.einsums}:
-            return BoundEinsum(cascade.einsum(name), bound_sizes, dtypes, roles)
-    names = [e.name for c in cascades for e in c.einsums]
-    raise SpecError(f"no Einsum named {name!r}; there are {', '.join(names)}", file=str(target))
-
-
 def _search_fused(hardware, target, group, phase, batch, seq_len, kv_len, dtype, attention,
                   sizes, objective, strategy, budget, seed, roles, save_path, json_path, quiet):
     """``accelsim search --fuse`` (the whole cascade) or ``--einsum A+B+C`` (one group)."""
     from accelsim import report as out
     from accelsim.errors import SpecError
+    from accelsim.pipeline import cascades_of
     from accelsim.search import BoundCascade, FusedGroup
     from accelsim.search import search as run
 
-    cascades, bound_sizes, dtypes, roles_of = _cascades(
+    cascades, bound_sizes, dtypes, roles_of = cascades_of(
         target, sizes, phase, batch, seq_len, kv_len, dtype, attention or "3pass")
     roles_of = {**roles_of, **roles}
     if group is None:
@@ -351,7 +304,7 @@ def _search_fused(hardware, target, group, phase, batch, seq_len, kv_len, dtype,
                 "on_chip": list(found.on_chip), "elapsed_s": found.elapsed_s,
                 "offchip_bound_bytes": found.offchip_bound_bytes}))
         if not quiet:
-            _print_cascade_search(found)
+            _print([out.cascade_search_table(found)], out.cascade_search_lines(found))
         return
     members = group.split("+")
     cascade = next((c for c in cascades if set(members) <= {e.name for e in c.einsums}), None)
@@ -364,48 +317,20 @@ def _search_fused(hardware, target, group, phase, batch, seq_len, kv_len, dtype,
                  progress=not quiet)
     if save_path:
         _save_mapping(save_path, result.mapping)
+    _show_search(result, json_path, quiet)
+
+
+def _show_search(result, json_path, quiet) -> None:
+    """The best report of a single-Einsum or fused-group search: JSON, table and lines."""
+    from accelsim import report as out
+
     if json_path:
         out.write_json(json_path, out.to_json([result.report], {
             "evaluated": result.evaluated, "elapsed_s": result.elapsed_s,
             "offchip_bound_bytes": result.offchip_bound_bytes}))
     if not quiet:
-        from rich.console import Console
-
-        console = Console()
-        console.print(out.traffic_table(result.report))
-        for line in out.summary_lines(result.report):
-            console.print(line, highlight=False)
-        if result.found_over_bound is not None:
-            console.print(f"off-chip    found / lower bound = {result.found_over_bound:.3f}",
-                          highlight=False)
-
-
-def _print_cascade_search(found) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from accelsim.report import kernel_label
-
-    table = Table(title="kernels chosen by the fusion search")
-    for name in ("kernel", "tiles", "latency s", "energy pJ", "off-chip B", "on chip"):
-        table.add_column(name)
-    for g in found.groups:
-        table.add_row(kernel_label("+".join(g.members)),
-                      ", ".join(f"{r}={t}" for r, t in g.tiles.items()) or "-",
-                      f"{g.report.latency_s:.4g}", f"{g.report.energy_pj:.4g}",
-                      f"{g.report.offchip_bytes:,.0f}", ", ".join(g.on_chip) or "-")
-    console = Console()
-    console.print(table)
-    console.print(f"fused       latency {found.latency_s:.4g} s, energy {found.energy_pj:.4g} pJ, "
-                  f"off-chip {found.offchip_bytes:,.0f} B", highlight=False)
-    console.print(f"unfused     latency {found.unfused_latency_s:.4g} s, energy "
-                  f"{found.unfused_energy_pj:.4g} pJ, off-chip "
-                  f"{found.unfused_offchip_bytes:,.0f} B", highlight=False)
-    if found.found_over_bound is not None:
-        console.print(f"off-chip    found / lower bound = {found.found_over_bound:.3f}",
-                      highlight=False)
-    console.print(f"searched    {found.evaluated:,} mappings, {found.candidates} candidate "
-                  f"groups in {found.elapsed_s:.2f} s", highlight=False)
+        _print([out.traffic_table(result.report)],
+               out.summary_lines(result.report) + out.search_lines(result))
 
 
 def _save_mapping(path: str, mapping) -> None:
@@ -532,8 +457,10 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
     from accelsim.report.plots import lower_bound_curve
     from accelsim.search import onchip_capacity, search as run
 
-    bound = _bound_einsum(target, einsum_name, _sizes(sizes), "prefill", 1, 512, None, "bf16",
-                          None)
+    from accelsim.pipeline import bound_einsum_of
+
+    bound = bound_einsum_of(target, einsum_name, _sizes(sizes), "prefill", 1, 512, None, "bf16",
+                            None)
     bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
                             {**bound.roles, **_roles(roles)})
     arch = load_architecture(hardware)

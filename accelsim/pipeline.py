@@ -192,3 +192,38 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
         energy_per_token_j=energy / tokens if tokens else 0.0, peak_bytes=peak,
         weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note, fused=fused,
         evaluated=evaluated, search_s=elapsed)
+
+
+# ------------------------------------------------------------- search targets (CLI)
+
+def cascades_of(target, sizes, phase, batch, seq_len, kv_len, dtype, attention):
+    """The cascades of a cascade file or of a lowered workload (pre, layer, post), with
+    their sizes, element types and roles."""
+    from accelsim.spec.load import read_document
+
+    if str(target).endswith(".json") or read_document(target)[1] == "workload":
+        lowered = lower(target, phase, batch=batch,
+                        seq_len=seq_len if phase == "prefill" else None,
+                        kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
+                        attention=attention or ("splitkv" if phase == "decode" else "flash2"))
+        cascades = [c for c in (lowered.pre, lowered.layer, lowered.post) if c is not None]
+        return cascades, lowered.sizes, lowered.dtypes, lowered.roles
+    from accelsim.ir import load_cascade
+    from accelsim.model import default_roles
+
+    cascade = load_cascade(target)
+    return ([cascade], cascade.sizes(**sizes), {t: x.dtype for t, x in cascade.tensors.items()},
+            default_roles(cascade))
+
+
+def bound_einsum_of(target, name, sizes, phase, batch, seq_len, kv_len, dtype, attention):
+    """The named Einsum of a cascade file or of a lowered workload, with sizes bound."""
+    from accelsim.errors import SpecError
+
+    cascades, bound_sizes, dtypes, roles = cascades_of(target, sizes, phase, batch, seq_len,
+                                                       kv_len, dtype, attention)
+    for cascade in cascades:
+        if name in {e.name for e in cascade.einsums}:
+            return BoundEinsum(cascade.einsum(name), bound_sizes, dtypes, roles)
+    names = [e.name for c in cascades for e in c.einsums]
+    raise SpecError(f"no Einsum named {name!r}; there are {', '.join(names)}", file=str(target))

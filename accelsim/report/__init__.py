@@ -178,3 +178,43 @@ def write_workload_csv(path: str | os.PathLike, result) -> None:
             writer.writerow((result.workload, result.hardware, result.phase, e.part, e.name,
                              e.count, r.latency_s, r.energy_pj, r.offchip_bytes, r.utilization,
                              r.bottleneck))
+
+
+def search_lines(result) -> list[str]:
+    """How a single-Einsum or fused-group search went: mappings, time, Pareto front, and
+    found / lower-bound off-chip traffic when there is a bound."""
+    lines = [f"searched    {result.evaluated:,} mappings in {result.elapsed_s:.2f} s "
+             f"({result.strategy}, seed {result.seed}); Pareto front: {len(result.pareto)} "
+             "mappings"]
+    if result.found_over_bound is not None:
+        lines.append(f"off-chip    found / lower bound = {result.found_over_bound:.3f}")
+    return lines
+
+
+def cascade_search_table(found):
+    """A rich Table: the kernels a cascade search chose, with their tiles, time, energy,
+    off-chip traffic and the tensors they keep on chip."""
+    from rich.table import Table
+
+    table = Table(title="kernels chosen by the fusion search")
+    for name in ("kernel", "tiles", "latency s", "energy pJ", "off-chip B", "on chip"):
+        table.add_column(name)
+    for g in found.groups:
+        table.add_row(kernel_label("+".join(g.members)),
+                      ", ".join(f"{r}={t}" for r, t in g.tiles.items()) or "-",
+                      f"{g.report.latency_s:.4g}", f"{g.report.energy_pj:.4g}",
+                      f"{g.report.offchip_bytes:,.0f}", ", ".join(g.on_chip) or "-")
+    return table
+
+
+def cascade_search_lines(found) -> list[str]:
+    """A cascade search's fused and unfused totals, found / bound and effort."""
+    lines = [f"fused       latency {found.latency_s:.4g} s, energy {found.energy_pj:.4g} pJ, "
+             f"off-chip {found.offchip_bytes:,.0f} B",
+             f"unfused     latency {found.unfused_latency_s:.4g} s, energy "
+             f"{found.unfused_energy_pj:.4g} pJ, off-chip {found.unfused_offchip_bytes:,.0f} B"]
+    if found.found_over_bound is not None:
+        lines.append(f"off-chip    found / lower bound = {found.found_over_bound:.3f}")
+    lines.append(f"searched    {found.evaluated:,} mappings, {found.candidates} candidate "
+                 f"groups in {found.elapsed_s:.2f} s")
+    return lines

@@ -80,7 +80,7 @@ def gemm_shape(bound: BoundEinsum):
         elif len(held) == 2:
             sizes[({0, 1, 2} - held).pop()] *= int(p.sizes[r])
         elif int(p.sizes[r]) > 1:
-            raise MappingError(f"rank {problem.ranks and list(problem.ranks)[r]!r} indexes "
+            raise MappingError(f"rank {list(problem.ranks)[r]!r} indexes "
                                "one tensor only; the traffic bound needs a GEMM-like Einsum")
     if (sizes == 1).any():
         raise MappingError("the traffic bound needs each tensor to miss a rank the others "

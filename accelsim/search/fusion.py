@@ -298,10 +298,18 @@ def tilings(group: FusedGroup) -> list[dict[str, int]]:
     return found
 
 
+def metrics_of(report: Report) -> dict[str, float]:
+    """The metrics an objective weighs: energy (pJ), latency (s), off-chip traffic (B)."""
+    return {"energy": report.energy_pj, "latency": report.latency_s,
+            "traffic": report.offchip_bytes}
+
+
 def score(report: Report, weights: Mapping[str, float]) -> float:
     """log of energy^a x latency^b x traffic^c (lower is better)."""
-    metrics = {"energy": report.energy_pj, "latency": report.latency_s,
-               "traffic": report.offchip_bytes}
+    return log_score(metrics_of(report), weights)
+
+
+def log_score(metrics: Mapping[str, float], weights: Mapping[str, float]) -> float:
     return sum(w * math.log(max(metrics[k], 1e-30)) for k, w in weights.items() if w)
 
 
@@ -425,8 +433,8 @@ def _estimate(group: FusedGroup, found, tiles, full, arch: Architecture, weights
         offchip_pj = report.energy_breakdown.get(top, 0.0) * repeats
         energy += report.energy_pj * repeats - offchip_pj * (1.0 - ratio)
         traffic += moved
-    metrics = {"energy": energy, "latency": latency + launch, "traffic": traffic}
-    return sum(w * math.log(max(metrics[k], 1e-30)) for k, w in weights.items() if w)
+    return log_score({"energy": energy, "latency": latency + launch, "traffic": traffic},
+                     weights)
 
 
 def candidate(group: FusedGroup) -> bool:
@@ -455,11 +463,6 @@ def unfused(bound: BoundEinsum, members: MemberSearch) -> GroupResult:
     if found is None:
         raise MappingError(f"no valid mapping of {bound.einsum.name} on {members.arch.name}")
     return GroupResult((bound.einsum.name,), found.mapping, found.report, (), {})
-
-
-def metrics_of(report: Report) -> dict[str, float]:
-    return {"energy": report.energy_pj, "latency": report.latency_s,
-            "traffic": report.offchip_bytes}
 
 
 def additive_cost(weights: Mapping[str, float], totals: Mapping[str, float]):

@@ -91,8 +91,15 @@ def loop_nests(draw) -> LoopNest:
     loops = draw(st.permutations(loops))
     loops = sorted(loops, key=lambda loop: loop.level)   # stable: random order within a level
     assert math.prod(loop.factor for loop in loops) <= MAX_ITERATIONS
+    return hierarchy(draw, problem, tuple(loops), depth, (0.5, 1, 2, 4), (0, 0, 4, 8, 16))
+
+
+def hierarchy(draw, problem: Problem, loops: tuple[Loop, ...], depth: int, element_bytes,
+              word_bits) -> LoopNest:
+    """A random hierarchy of ``depth`` levels for ``loops``: element sizes, keeps, blocks,
+    energies and networks drawn; each level's mesh the fan-out the loops give it."""
     problem = Problem(problem.ranks, tuple(
-        Tensor(t.name, t.dims, t.read_write, draw(st.sampled_from((0.5, 1, 2, 4))))
+        Tensor(t.name, t.dims, t.read_write, draw(st.sampled_from(element_bytes)))
         for t in problem.tensors))
     names = problem.tensor_names
     levels = []
@@ -100,12 +107,12 @@ def loop_nests(draw) -> LoopNest:
         keeps = frozenset(names) if i == 0 else frozenset(
             draw(st.lists(st.sampled_from(names), unique=True)))
         levels.append(dict(name=f"L{i}", keeps=keeps, block_size=draw(st.integers(1, 4)),
-                           word_bits=draw(st.sampled_from((0, 0, 4, 8, 16))),
+                           word_bits=draw(st.sampled_from(word_bits)),
                            energy=ActionEnergy(*(float(draw(st.integers(0, 5)))
                                                  for _ in range(3))),
                            multicast=draw(st.booleans()),
                            spatial_reduction=draw(st.booleans())))
-    draft = LoopNest(problem, tuple(Level(**kw) for kw in levels), Compute(), tuple(loops))
+    draft = LoopNest(problem, tuple(Level(**kw) for kw in levels), Compute(), loops)
     meshes = [tuple(draft.fanout(i).values()) for i in range(depth + 1)]
     return LoopNest(problem, tuple(Level(instances=meshes[i], **kw) for i, kw in enumerate(levels)),
-                    Compute(instances=meshes[depth], energy_per_op=1.0), tuple(loops))
+                    Compute(instances=meshes[depth], energy_per_op=1.0), loops)

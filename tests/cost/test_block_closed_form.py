@@ -23,9 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accelsim.cost import (ActionEnergy, Compute, Level, Loop, LoopNest, Problem, Projection,
+from accelsim.cost import (Compute, Level, Loop, LoopNest, Problem, Projection,
                            Tensor, count)
 from accelsim.cost import fast, walker
+from cost_nest_strategies import hierarchy
 from test_kernel import oracle_arrays
 
 NO_JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") == "1"
@@ -135,25 +136,7 @@ def block_nests(draw) -> LoopNest:
         per_rank[rank] = [Loop(rank, f, lv, draw(st.integers(0, 3)) == 0,
                                draw(st.sampled_from("xy"))) for f, lv in zip(factors, levels)]
     loops = interleave(draw, per_rank)
-    problem = Problem(problem.ranks, tuple(
-        Tensor(t.name, t.dims, t.read_write, draw(st.sampled_from((0.5, 1, 2))))
-        for t in problem.tensors))
-    names = problem.tensor_names
-    levels = []
-    for i in range(depth):
-        keeps = frozenset(names) if i == 0 else frozenset(
-            draw(st.lists(st.sampled_from(names), unique=True)))
-        levels.append(dict(name=f"L{i}", keeps=keeps, block_size=draw(st.integers(1, 4)),
-                           word_bits=draw(st.sampled_from((0, 0, 8, 16))),
-                           energy=ActionEnergy(*(float(draw(st.integers(0, 5)))
-                                                 for _ in range(3))),
-                           multicast=draw(st.booleans()),
-                           spatial_reduction=draw(st.booleans())))
-    draft = LoopNest(problem, tuple(Level(**kw) for kw in levels), Compute(), tuple(loops))
-    meshes = [tuple(draft.fanout(i).values()) for i in range(depth + 1)]
-    return LoopNest(problem, tuple(Level(instances=meshes[i], **kw)
-                                   for i, kw in enumerate(levels)),
-                    Compute(instances=meshes[depth], energy_per_op=1.0), tuple(loops))
+    return hierarchy(draw, problem, tuple(loops), depth, (0.5, 1, 2), (0, 0, 8, 16))
 
 
 # ---------------------------------------------------------------- the independent check
