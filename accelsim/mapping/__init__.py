@@ -142,13 +142,16 @@ def _kept(problem: Problem, arch: Architecture, roles: TMapping[str, str],
 
 
 def _keep_lists(levels: list[LevelMapping], arch: Architecture, prefix: str,
-                names: tuple[str, ...], file: str | None) -> dict[int, tuple[str, list[str]]]:
+                names: tuple[str, ...], file: str | None,
+                strict: bool = True) -> dict[int, tuple[str, list[str]]]:
+    """Level index -> (field path, tensors) of each keep list; ``strict``: every name must
+    be one of ``names`` (a group's shared lists may name tensors of other members)."""
     found = {}
     for i, lm in enumerate(levels):
         if lm.keep is None:
             continue
         for t in lm.keep:
-            if t not in names:
+            if strict and t not in names:
                 raise SpecError(f"unknown tensor {t!r}; the Einsum touches {', '.join(names)}",
                                 file=file, path=f"{prefix}[{i}].keep")
         found[arch.level_index(lm.level)] = (f"{prefix}[{i}].keep", list(lm.keep))

@@ -7,9 +7,15 @@ member, built from the shared loops that enclose it followed by its own loops:
   shared loop down to the innermost one over a rank the member has: in FlashAttention-2
   (query blocks p1, then key blocks m1) the score and running-state Einsums sit inside both
   loops, the final division (no m1) inside p1 only, after the key loop.
-* Branch level.  The child of the level owning the innermost shared loop.  A tensor
-  produced and consumed inside the group is held there and never written above it, unless
-  a ``keep`` list of an outer level names it (a spill, as FlashAttention-1 does with O, l, m).
+* Branch level.  The child of the level owning the innermost shared loop (of the backing
+  store when there are none).  A tensor produced and consumed inside the group is held
+  there and never written above it, unless a ``keep`` list of an outer level names it (a
+  spill, as FlashAttention-1 does with O, l, m).
+* Resident tensors.  When the innermost shared loops are temporal loops of an on-chip level
+  whose shared ``keep`` list names tensors, that level is split in two (:func:`working_level`):
+  the named tensors stay there across the shared loops (FuseMax keeps a head's Q, K, V and
+  output in its global buffer while tiles of queries and blocks of keys stream through),
+  and a working part just inside it is the branch level.
 * Split ranks.  A blocked index ``c*m1 + m0`` with ``c`` = size of m0 splits one rank (M,
   of the accessed tensor's true size N) into blocks.  A member that iterates both m1 and m0
   is counted on the single rank M: its m1 loops, then its m0 loops (which must multiply to
@@ -24,7 +30,7 @@ member, built from the shared loops that enclose it followed by its own loops:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accelsim.arch import Architecture
 from accelsim.cost.nest import Loop, LoopNest, Problem, Projection
@@ -162,6 +168,9 @@ class Member:
     nest: LoopNest
     repeats: int
     """Iterations of enclosing shared loops over ranks the Einsum does not have."""
+    machine: Architecture
+    """The machine the nest is built on: the architecture, with the level of on-chip
+    shared loops split in two (:func:`working_level`)."""
 
 
 def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str, str],
@@ -181,7 +190,20 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
                             path=f"group[{i}]") from None
     all_ranks = {r: 1 for e in members for r in e.space(sizes)}
     shared = _level_loops(mapping.shared, arch, all_ranks, file, "shared")
-    branch = max((loop.level for loop in shared), default=-1) + 1
+    touched = {t for e in members for t in (e.name, *e.inputs)}
+    for i, lm in enumerate(mapping.shared):
+        for t in lm.keep or ():
+            if t not in touched:
+                raise SpecError(f"unknown tensor {t!r}; the group touches "
+                                f"{', '.join(sorted(touched))}", file=file,
+                                path=f"shared[{i}].keep")
+    split = working_level(arch, shared, mapping)
+    machine = arch
+    if split is not None:
+        work = replace(arch.levels[split], name=arch.levels[split].name + WORKING)
+        machine = replace(arch, levels=arch.levels[:split + 1] + (work,)
+                          + arch.levels[split + 1:])
+    branch = max((loop.level for loop in shared), default=0) + 1  # none: the store's child
     written = {e.name for e in members}
     read_elsewhere = {t for e in cascade.einsums if e.name not in written for t in e.inputs}
     internal = frozenset(t for t in written if t not in cascade.outputs and t not in read_elsewhere
@@ -191,9 +213,32 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
     for einsum in members:
         bound = BoundEinsum(einsum, sizes, dtypes, roles)
         out.append(_member(bound, splits, carried, shared, branch, internal, frozenset(written),
-                           arch, mapping, file))
-    _check_live_state(cascade, out, shared, branch, internal, carried, arch, file)
+                           arch, mapping, file, split, machine))
+    _check_live_state(cascade, out, shared, branch, internal, carried, machine, file)
     return out
+
+
+WORKING = "/working"
+"""Suffix of the name of a split level's working part (:func:`working_level`)."""
+
+
+def working_level(arch: Architecture, shared: list[Loop],
+                  mapping: MappingSpec) -> int | None:
+    """The level whose temporal loops are the innermost shared loops, when it is on chip
+    (below the backing store) and the shared mapping there names tensors to keep, else None.
+
+    Such a level holds two things: what that keep list names (for the whole span of
+    its shared loops: a head's K and V in FuseMax's global buffer) and a working tile of one
+    shared iteration (the members' own loops there and the group's intermediates, as when
+    the shared loops sit at the backing store).  The nests count them as two levels of the
+    same memory, the working one just inside the other (so a tile moved from the resident
+    copy into the working one counts as a read and a fill of that memory); their tiles
+    share its capacity."""
+    inner = max((loop.level for loop in shared), default=0)
+    if inner == 0 or not any(loop.level == inner and not loop.spatial for loop in shared):
+        return None
+    named = [lm.keep for lm in mapping.shared if arch.level_index(lm.level) == inner]
+    return inner if any(named) else None
 
 
 def _check_live_state(cascade: Cascade, members: list[Member], shared: list[Loop], branch: int,
@@ -242,7 +287,9 @@ def _loops_inside_carry(member: Member, cascade: Cascade, shared: list[Loop],
 
 def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int,
             internal: frozenset[str], written: frozenset[str], arch: Architecture,
-            mapping: MappingSpec, file: str | None) -> Member:
+            mapping: MappingSpec, file: str | None, split: int | None = None,
+            machine: Architecture | None = None) -> Member:
+    machine = machine or arch
     name = bound.einsum.name
     problem, rename = member_problem(bound, splits, carried)
     space = bound.ranks
@@ -251,6 +298,9 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
     enclosing = shared[:depth + 1]
     own_levels = mapping.einsums.get(name, [])
     own = _level_loops(own_levels, arch, space, file, f"einsums.{name}")
+    if split is not None:                # own loops at the split level: its working tile
+        own = [replace(loop, level=loop.level + 1) if loop.level >= split else loop
+               for loop in own]
     if enclosing and own and min(l.level for l in own) < max(l.level for l in enclosing):
         raise SpecError(f"{name}'s own loops must be owned by levels at or below the innermost "
                         "shared loop's level", file=file, path=f"einsums.{name}")
@@ -265,11 +315,15 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
         loops.append(Loop(rank, loop.factor, loop.level, loop.spatial, loop.axis))
     _check_splits(loops, enclosing + own, splits, rename, name, file)
     problem = Problem(ranks, problem.tensors)
-    lists = _keep_lists(list(mapping.shared) + list(own_levels), arch, f"einsums.{name}",
-                        problem.tensor_names + tuple(internal), file)
+    names = problem.tensor_names + tuple(internal)
+    lists = _keep_lists(list(mapping.shared), arch, "shared", names, file, strict=False)
+    own_lists = _keep_lists(list(own_levels), arch, f"einsums.{name}", names, file)
+    if split is not None:                # the member's keep list there: the working tile's
+        own_lists = {index + (index >= split): v for index, v in own_lists.items()}
+    lists.update(own_lists)
     produced_elsewhere = frozenset(t for t in bound.einsum.inputs if t in written and t != name)
-    keeps = _kept(problem, arch, bound.roles, lists, file, internal, branch, produced_elsewhere)
-    return Member(bound, _assemble(problem, arch, keeps, loops, file), repeats)
+    keeps = _kept(problem, machine, bound.roles, lists, file, internal, branch, produced_elsewhere)
+    return Member(bound, _assemble(problem, machine, keeps, loops, file), repeats, machine)
 
 
 def _check_splits(loops: list[Loop], original: list[Loop], splits: list[Split],

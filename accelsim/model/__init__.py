@@ -31,7 +31,7 @@ from accelsim.cost.fast import count_nests
 from accelsim.errors import CapacityError, SpecError
 from accelsim.ir import Cascade
 from accelsim.mapping import BoundEinsum, build_nest, precheck_capacity
-from accelsim.mapping.group import build_group_nests
+from accelsim.mapping.group import WORKING, build_group_nests
 from accelsim.spec.mapping import MappingSpec
 
 IR_TO_UNIT = {"mac": "mac", "mul": "elementwise", "add": "add", "max": "max", "exp": "exp",
@@ -105,7 +105,7 @@ def evaluate(bound: BoundEinsum, arch: Architecture, mapping: MappingSpec,
              file: str | None = None) -> Report:
     """Evaluate one Einsum under a single-Einsum mapping (see the module docstring)."""
     nest = build_nest(bound, arch, mapping, file)
-    return _report([(bound, nest, 1)], arch, mapping.name, bound.einsum.name, file)
+    return _report([(bound, nest, 1, arch)], arch, mapping.name, bound.einsum.name, file)
 
 
 def default_roles(cascade: Cascade) -> dict[str, str]:
@@ -128,10 +128,13 @@ def evaluate_group(cascade: Cascade, arch: Architecture, mapping: MappingSpec, *
     dtypes = {t: tensor.dtype for t, tensor in cascade.tensors.items()}
     roles = default_roles(cascade) | dict(mapping.roles)
     members = build_group_nests(cascade, dict(sizes or {}), dtypes, roles, arch, mapping, file)
-    items = [(m.bound, m.nest, m.repeats) for m in members]
+    items = [(m.bound, m.nest, m.repeats, m.machine) for m in members]
     shared = [arch.level_index(lm.level) for lm in mapping.shared if lm.temporal or lm.spatial]
+    branch = max(shared, default=0) + 1
+    if members and len(members[0].machine.levels) > len(arch.levels):
+        branch -= 1              # an on-chip level split in two: it is the branch level
     return _report(items, arch, mapping.name, "+".join(mapping.group or ()), file,
-                   branch=max(shared, default=-1) + 1)
+                   branch=branch)
 
 
 def _report(items, arch: Architecture, mapping_name: str, label: str,
@@ -148,16 +151,17 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
     mains: list[tuple] = []
     elem_bytes: dict[str, float] = {}
     member_tiles = [0.0] * len(arch.levels)
-    for _, nest, _ in items:                    # the cheap check first: no counting if it fails
-        precheck_capacity(nest, arch, file)
-    for bound, nest, repeats in items:
+    for _, nest, _, machine in items:          # the cheap check first: no counting if it fails
+        precheck_capacity(nest, machine, file)
+    for bound, nest, repeats, machine in items:
         fast = count_nests([nest])[0]
-        for lv in range(len(arch.levels)):
-            held = sum(float(fast.capacity[lv, t]) * bound.bytes_per_element(x.name)
-                       for t, x in enumerate(nest.problem.tensors)
-                       if x.name in nest.levels[lv].keeps)
-            member_tiles[lv] = max(member_tiles[lv], held)
-        for row in _rows(arch, nest, fast, bound):
+        held = [0.0] * len(arch.levels)          # a split level's two nest levels add up
+        for lv, level in enumerate(nest.levels):
+            held[arch.level_index(level.name.removesuffix(WORKING))] += sum(
+                float(fast.capacity[lv, t]) * bound.bytes_per_element(x.name)
+                for t, x in enumerate(nest.problem.tensors) if x.name in level.keeps)
+        member_tiles = [max(a, b) for a, b in zip(member_tiles, held)]
+        for row in _rows(machine, nest, fast, bound):
             rows[row.level, row.tensor] = _add(rows.get((row.level, row.tensor)), row)
         member_ops = {k: v * repeats for k, v in bound.einsum.op_counts(bound.sizes).as_dict().items()}
         for k, v in member_ops.items():
@@ -199,7 +203,7 @@ def _rows(arch: Architecture, nest, fast, bound: BoundEinsum) -> list[TensorTraf
                 continue
             reads, fills, updates, first = (int(x) for x in fast.counts[lv, t])
             rows.append(TensorTraffic(
-                level=level.name, tensor=tensor.name, reads=reads, fills=fills, updates=updates,
+                level=level.name.removesuffix(WORKING), tensor=tensor.name, reads=reads, fills=fills, updates=updates,
                 first_touches=first, bytes=(reads + fills + updates) * tensor.bytes_per_element,
                 tile_elements=int(fast.capacity[lv, t]), instances=int(fast.instances[lv, t]),
                 energy_pj=float(fast.energy[lv, t].sum()) if level.has_energy else None))
