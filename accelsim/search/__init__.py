@@ -103,14 +103,16 @@ def search(target: Union[BoundEinsum, FusedGroup, BoundCascade], hardware: Union
            strategy: str = "anneal", budget: int | None = None,
            budget_seconds: float | None = None, seed: int = 0, progress: bool = True,
            callback: Callable[[Progress], None] | None = None,
-           bound: bool = True) -> SearchResult:
+           bound: bool = True, report_on: Architecture | None = None) -> SearchResult:
     """Search the mappings of ``target`` on ``hardware`` for the best under ``objective``.
 
     ``budget`` caps the mappings evaluated, ``budget_seconds`` the time (the exhaustive
     strategy runs to the end of its space without either; the others default to
     DEFAULT_BUDGET evaluations).  ``callback`` is called with a :class:`Progress` after
     every batch; KeyboardInterrupt (Ctrl-C, or raised by the callback) ends the search and
-    the best mapping so far is returned.
+    the best mapping so far is returned.  ``report_on``: the machine the winner's report is
+    evaluated on (the same levels as ``hardware``, other figures), when it differs from the
+    one the search ranks mappings on.
     """
     run_strategy = get_strategy(strategy)
     weights = objective_weights(objective)
@@ -133,7 +135,8 @@ def search(target: Union[BoundEinsum, FusedGroup, BoundCascade], hardware: Union
     if run.best is None:
         raise MappingError(f"no valid mapping of {target.einsum.name} on {arch.name} found in "
                            f"{run.considered} candidates ({run.evaluated} counted)")
-    return _result(space, run, strategy, seed, weights, interrupted, elapsed, bound)
+    return _result(space, run, strategy, seed, weights, interrupted, elapsed, bound,
+                   report_on or arch)
 
 
 def _run(run_strategy, space: MapSpace, run: Run, progress: bool, name: str) -> bool:
@@ -155,11 +158,11 @@ def _run(run_strategy, space: MapSpace, run: Run, progress: bool, name: str) -> 
 
 
 def _result(space: MapSpace, run: Run, strategy: str, seed: int, weights, interrupted: bool,
-            elapsed: float, bound: bool) -> SearchResult:
+            elapsed: float, bound: bool, report_on: Architecture) -> SearchResult:
     label = f"{space.bound.einsum.name}-{strategy}-best"
     mapping = to_mapping(space, run.best, 0, label, f"found by accelsim.search ({strategy}, "
                          f"seed {seed}, {run.evaluated} mappings evaluated)")
-    report = evaluate(space.bound, space.arch, mapping)
+    report = evaluate(space.bound, report_on, mapping)
     front = run.front
     order = np.argsort(front.energy, kind="stable")
     pareto = tuple(ParetoPoint(float(front.energy[i]), float(front.latency[i]),

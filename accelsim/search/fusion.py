@@ -10,14 +10,22 @@ A group whose state is carried along key blocks (the 1-pass attention cascade) a
 loops over the query rows and, innermost, over the blocks, one at a time: FlashAttention's
 schedule, with K and V streamed once per tile of queries.
 
+A resident schedule (:func:`resident_tilings`, FuseMax's) moves the loops over the query
+rows and the blocks into the level below the backing store, which keeps the group's inputs
+and outputs for a tile of the row ranks (a head's Q, K, V and output) across them: each
+crosses the backing store once, where they fit.
+
 The group mapspace is the tile of each shared rank (a few divisors of its size, from 1 to
 the whole rank) times each member's own mapping.  For every tile choice each member is
 searched on its own (the single-Einsum mapper, with the rank sizes cut to the tile and no
 loops at the backing store, so the whole tile is held on chip; a member with tensors the
 shared loops do not index is first searched with the next level keeping them, so they stay
-on chip across those loops).  Tilings are ranked by two estimates from the members' costs
-and the best few assembled into one group mapping and evaluated exactly with
-:func:`accelsim.model.evaluate_group`, which also checks that the tiles fit.  Member searches
+on chip across those loops).  A member's mapping is chosen for its on-chip cost (the
+backing store's bandwidth left unlimited: what the member moves off chip depends on the
+group), and a member that does MACs gets more tries (:data:`MATRIX_BUDGET`).  Tilings are
+ranked by two estimates from the members' costs and the best few assembled into one group
+mapping and evaluated exactly with :func:`accelsim.model.evaluate_group`, which also checks
+that the tiles fit.  Member searches
 are cached by their cut sizes, so groups that share a member and a tile reuse them.
 
 A cascade (:class:`BoundCascade`) is partitioned into groups by dynamic programming over
@@ -25,9 +33,9 @@ its Einsums in order: every run of consecutive Einsums that is connected (linked
 tensors one writes and another reads), shares a row rank and keeps at least one
 intermediate inside is a candidate group; each Einsum alone is the unfused choice.  A
 candidate whose lower bound (:class:`GroupFloor`) cannot beat the best partition so far is
-skipped.  The best partition minimizes the objective summed over groups.  A product objective (EDP, weights) is not a
-sum over groups; it is minimized as the weighted sum of each metric relative to the
-unfused total, its first-order form around the unfused mapping.
+skipped.  The best partition minimizes the objective summed over groups.  A product
+objective (EDP, weights) is not a sum over groups; it is minimized as the weighted sum of
+each metric relative to the unfused total, its first-order form around the unfused mapping.
 """
 
 from __future__ import annotations
@@ -60,6 +68,11 @@ EXACT_TILINGS = 2
 """Tilings of a group evaluated exactly: the best by each of two estimates."""
 MEMBER_BUDGET = 200
 """Mappings evaluated per member search."""
+MATRIX_BUDGET = 5
+"""Times more for a member that does MACs on a machine with a large spatial array (at least
+LARGE_ARRAY PEs under one level): its mapping sets the group's time, and filling the array
+takes more tries (200 leave FuseMax's 256x256 array half idle on a block of scores)."""
+LARGE_ARRAY = 1024
 
 
 @dataclass(frozen=True)
@@ -229,6 +242,15 @@ class MemberSearch:
         self.budget, self.seed, self.strategy = budget, seed, strategy
         self.cache: dict[tuple, object] = {}
         self.evaluated = 0
+        self.matrix = MATRIX_BUDGET if max(lv.fanout for lv in arch.levels) >= LARGE_ARRAY else 1
+        top = arch.levels[0]
+        self.on_chip = replace(arch, levels=(replace(
+            top, read_bytes_per_cycle=math.inf, write_bytes_per_cycle=math.inf),)
+            + arch.levels[1:])
+        """The machine with an unlimited backing-store bandwidth: a fused member's mapping is
+        chosen for its on-chip cost, since what it moves off chip depends on the group (its
+        inputs may be another member's output, held on chip); the exact group evaluation
+        then counts the real traffic."""
 
     def __call__(self, bound: BoundEinsum, on_chip_only: bool, hold: bool = False):
         """The best mapping of ``bound`` (None if none fits).  ``on_chip_only``: no loops
@@ -255,9 +277,12 @@ class MemberSearch:
                     return None
                 levels.append(LevelConstraint(level=branch.name, keep=[t.name for t in tensors]))
             try:
-                found = self.search_fn(bound, self.arch, objective=self.objective,
+                found = self.search_fn(bound, self.on_chip if on_chip_only else self.arch,
+                                       report_on=self.arch, objective=self.objective,
                                        constraints=Constraints(levels=levels),
-                                       budget=self.budget, strategy=self.strategy,
+                                       budget=self.budget * (self.matrix if bound.einsum
+                                                             .op_counts(bound.sizes).mac else 1),
+                                       strategy=self.strategy,
                                        seed=self.seed, progress=False, bound=False)
                 self.evaluated += found.evaluated
             except (MappingError, CapacityError):
@@ -298,6 +323,17 @@ def tilings(group: FusedGroup) -> list[dict[str, int]]:
     return found
 
 
+def resident_tilings(group: FusedGroup, arch: Architecture) -> list[dict[str, int]]:
+    """With a block rank and a level below the backing store: tilings of the row ranks
+    (loops at the backing store) for a schedule whose query-row and block loops sit at that
+    level (the global buffer), FuseMax's: the buffer then keeps the row tile's K and V, read
+    from the backing store once, while the tiles of query rows and key blocks stream
+    through the arrays.  The stream ranks' tiles are those of :func:`tilings`."""
+    if group.block_rank is None or len(arch.levels) < 3:
+        return []
+    return tilings(group)
+
+
 def metrics_of(report: Report) -> dict[str, float]:
     """The metrics an objective weighs: energy (pJ), latency (s), off-chip traffic (B)."""
     return {"energy": report.energy_pj, "latency": report.latency_s,
@@ -314,22 +350,33 @@ def log_score(metrics: Mapping[str, float], weights: Mapping[str, float]) -> flo
 
 
 def group_mapping(group: FusedGroup, arch: Architecture, tiles: Mapping[str, int],
-                  members: Mapping[str, MappingSpec]) -> MappingSpec:
-    """Shared loops over the row ranks at the backing store, each member's own loops below."""
+                  members: Mapping[str, MappingSpec], resident: bool = False) -> MappingSpec:
+    """Shared loops over the row ranks at the backing store, each member's own loops below.
+    A resident tiling (:func:`resident_tilings`) puts the shared loops over the stream and
+    block ranks at the level below, which keeps the group's inputs and outputs across them
+    (accelsim.mapping.group: the level's working tile holds one iteration's intermediates)."""
     sizes = group.full_sizes
     top = arch.levels[0].name
-    shared = [TemporalLoop(rank=r, factor=math.ceil(sizes[r] / t))
-              for r, t in tiles.items() if sizes[r] > t]
+    loops = {r: TemporalLoop(rank=r, factor=math.ceil(sizes[r] / t))
+             for r, t in tiles.items() if sizes[r] > t}
+    lower = set(group.stream_ranks) | {group.block_rank} if resident else set()
+    shared = [LevelMapping(level=top, temporal=[x for r, x in loops.items() if r not in lower])]
+    if resident:
+        buffer = arch.levels[1]
+        touched = dict.fromkeys(t for e in group.einsums() for t in (*e.inputs, e.name))
+        outside = [t for t in touched if t not in group.members or t in group.cascade.outputs]
+        keep = [t for t in outside if buffer.may_keep(t, group.all_roles.get(t, "input"))]
+        shared.append(LevelMapping(level=buffer.name, keep=keep,
+                                   temporal=[x for r, x in loops.items() if r in lower]))
     own = {name: [lm for lm in found.levels if lm.level != top or lm.temporal or lm.spatial]
            for name, found in members.items()}
     roles = {t: r for t, r in group.all_roles.items()
              if r in ("input", "weight", "output", "intermediate")}
     tile_text = ", ".join(f"{r}={t}" for r, t in tiles.items())
+    where = f"; {', '.join(sorted(lower))} loops at {arch.levels[1].name}" if resident else ""
     return MappingSpec(kind="mapping", version=1, name="+".join(group.members),
-                       description=f"fused: shared tiles {tile_text or 'none'}",
-                       group=list(group.members),
-                       shared=[LevelMapping(level=top, temporal=shared)], einsums=own,
-                       roles=roles)
+                       description=f"fused: shared tiles {tile_text or 'none'}{where}",
+                       group=list(group.members), shared=shared, einsums=own, roles=roles)
 
 
 def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, float],
@@ -339,30 +386,49 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
 
     Every tiling's members are searched; the tilings are ranked by two estimates from the
     members' tile costs (:func:`_estimate`, with and without reuse), and the best ``exact``
-    by each are assembled and evaluated exactly."""
+    that fit by each are assembled and evaluated exactly, as is every resident tiling
+    (:func:`resident_tilings`) whose members have mappings."""
     full = group.full_sizes
-    ranked = []
-    for tiles in tilings(group):
-        found = _members_for(group, tiles, full, members)
-        if found is not None:
-            ranked.append((tiles, found))
-    # the best few by each estimate (neither is exact), then exact evaluation
-    chosen: dict[tuple, tuple] = {}
-    for reuse in (False, True):
-        order = sorted(ranked, key=lambda item: _estimate(group, item[1], item[0], full, arch,
-                                                          weights, reuse))
-        for tiles, found in order[:exact]:
-            chosen.setdefault(tuple(tiles.items()), (tiles, found))
+    outcome: dict[tuple, tuple | None] = {}     # tiling -> (report, mapping), None: no fit
+
+    def exactly(tiles, found, resident=False):
+        key = (tuple(tiles.items()), resident)
+        if key not in outcome:
+            mapping = group_mapping(group, arch, tiles,
+                                    {n: r.mapping for n, (r, _, _) in found.items()}, resident)
+            try:
+                outcome[key] = (evaluate_group(group.cascade, arch, mapping,
+                                               sizes=group.given), mapping)
+            except (CapacityError, MappingError, SpecError):
+                outcome[key] = None
+        return outcome[key]
+
+    for options, resident in ((tilings(group), False), (resident_tilings(group, arch), True)):
+        ranked = []
+        for tiles in options:
+            found = _members_for(group, tiles, full, members, resident)
+            if found is not None:
+                ranked.append((tiles, found))
+        if resident:             # the estimates assume loops at the backing store: all, exactly
+            for tiles, found in ranked:
+                exactly(tiles, found, resident=True)
+            continue
+        # the best few that fit by each estimate (neither is exact), evaluated exactly
+        for reuse in (False, True):
+            order = sorted(ranked, key=lambda item: _estimate(group, item[1], item[0], full,
+                                                              arch, weights, reuse))
+            fitted = 0
+            for tiles, found in order:
+                fitted += exactly(tiles, found) is not None
+                if fitted == exact:
+                    break
     best: GroupResult | None = None
     best_score = math.inf
     tried = []
-    for tiles, found in chosen.values():
-        mapping = group_mapping(group, arch, tiles,
-                                {n: r.mapping for n, (r, _, _) in found.items()})
-        try:
-            report = evaluate_group(group.cascade, arch, mapping, sizes=group.given)
-        except (CapacityError, MappingError, SpecError):
+    for (tiles, _), result in outcome.items():
+        if result is None:
             continue
+        report, mapping = result
         tried.append((report, mapping))
         s = score(report, weights)
         if s < best_score:
@@ -371,9 +437,11 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
     return None if best is None else replace(best, tried=tuple(tried))
 
 
-def _members_for(group: FusedGroup, tiles, full, members: MemberSearch):
+def _members_for(group: FusedGroup, tiles, full, members: MemberSearch,
+                 resident: bool = False):
     """Each member's best mapping on its tile: {name: (result, tensor -> its ranks, held)},
-    or None when a member has no mapping."""
+    or None when a member has no mapping.  Under a resident tiling nothing needs holding:
+    the buffer keeps what the shared loops do not index."""
     cut = dict(full) | dict(tiles)
     found = {}
     looping = {r for r, t in tiles.items() if full[r] > t}
@@ -381,7 +449,8 @@ def _members_for(group: FusedGroup, tiles, full, members: MemberSearch):
         bound = group.bound(einsum, cut)
         dims = {x.name: frozenset(r for p in x.dims for r in p.ranks)
                 for x in einsum_problem(bound).tensors}
-        reused = bool(looping) and any(not looping <= ranks for ranks in dims.values())
+        reused = not resident and bool(looping) and any(not looping <= ranks
+                                                         for ranks in dims.values())
         held = reused and members(bound, True, hold=True)
         result = held or members(bound, True)
         if result is None:
