@@ -14,8 +14,8 @@ point accelsim.search (energy-delay product) maps three ways:
 Printed per point: latency and energy of each, off-chip traffic over compulsory (Q, K, V
 read once, O written once), the 1-pass fused mapping's speedup and energy ratio over fused
 3-pass (the analogue of FuseMax over FLAT) and over unfused 3-pass, the 2-D array's
-utilization in the 1-pass mapping's largest group (operations of its classes over its busy
-PE-cycles: an exponential counts once but holds a PE for 7 cycles), and the latency and
+utilization in the 1-pass mapping's largest group (its operations over its busy PE-cycles,
+an exponential counted as the 6 MACs and an add it takes), and the latency and
 utilization of the best 1-pass mapping evaluated that moves only compulsory traffic
 (res1: FuseMax's schedule, a head's Q, K, V and output resident in the global buffer
 while tiles of queries and blocks of keys stream through; '-' where none fits).  Then the geometric means, beside the

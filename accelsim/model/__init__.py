@@ -88,7 +88,9 @@ class Report:
     energy_breakdown: dict[str, float]
     energy_missing: tuple[str, ...]
     utilization: float
-    """Operations of the main unit / (its instances x its busy cycles x throughput)."""
+    """Operations of the main unit / (its instances x its busy cycles x throughput); an
+    operation the unit performs as a sequence of several (an exponential as 6 MACs and an
+    add on FuseMax's PEs: ``op_cycles``) counts as that many."""
     bottleneck: str
     offchip_bytes: float
     notes: tuple[str, ...] = field(default=())
@@ -177,7 +179,8 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
                    for lv in range(len(arch.levels)))
     # the main unit: that of the first member doing MACs (a group's matrix unit), else the first
     main, peak, _ = next((m for m in mains if m[2]), mains[0])
-    used = sum(n for c, n in ops.items() if n and unit_for(arch, c) is main)
+    used = sum(n * main.op_cycles.get(IR_TO_UNIT[c], 1.0) for c, n in ops.items()
+               if n and unit_for(arch, c) is main)
     busy = unit_cycles.get(main.name, 0.0)
     utilization = used / (busy * peak) if busy else 0.0
     return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization)

@@ -58,8 +58,8 @@ def test_one_pass_fused_mapping_moves_only_compulsory_traffic(n):
 
 def test_one_pass_fused_mapping_keeps_the_2d_array_busy_at_1k():
     """FuseMax reports the 2-D array at least 89% utilized from 1K tokens on (Nayak et al.,
-    MICRO 2024, Section 6).  Here: operations of the 2-D array's classes over its busy
-    PE-cycles, an exponential occupying a PE for 7 cycles (hw_configs/fusemax.yaml)."""
+    MICRO 2024, Section 6).  Here: the 2-D array's operations over its busy PE-cycles, an
+    exponential counted as the 6 MACs and an add it takes (hw_configs/fusemax.yaml)."""
     found = search(BoundCascade(ONE_PASS, one_pass_sizes(1024)), FUSEMAX, objective="latency",
                    progress=False, bound=False)
     assert len(found.groups) == 1
