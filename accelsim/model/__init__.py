@@ -125,7 +125,10 @@ def evaluate_group(cascade: Cascade, arch: Architecture, mapping: MappingSpec, *
 
     Counts are summed over the members' loop nests (accelsim.mapping.group); each compute
     unit's cycles are summed over members, and different units overlap (a pipelined group:
-    FuseMax's 2-D and 1-D arrays, a GPU's tensor cores and special-function units).
+    FuseMax's 2-D and 1-D arrays, a GPU's tensor cores and special-function units).  A
+    member may run whole on another unit that executes all its operations, at that unit's
+    peak, where the group's work then ends sooner (see ``_place``; the report's notes name
+    such members).
     """
     dtypes = {t: tensor.dtype for t, tensor in cascade.tensors.items()}
     roles = default_roles(cascade) | dict(mapping.roles)
@@ -149,7 +152,7 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
     tiles at a time: its footprint is the largest member's."""
     rows: dict[tuple[str, str], TensorTraffic] = {}
     ops: dict[str, int] = {}
-    unit_cycles: dict[str, float] = {}
+    options: list[tuple[str, dict[str, int], list[tuple]]] = []   # per member
     mains: list[tuple] = []
     elem_bytes: dict[str, float] = {}
     member_tiles = [0.0] * len(arch.levels)
@@ -170,20 +173,69 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
             ops[k] = ops.get(k, 0) + v
         cycles, unit_peak, unit = _compute_cycles(arch, bound, member_ops, fast)
         mains.append((unit, unit_peak, member_ops.get("mac", 0)))
-        for k, v in cycles.items():
-            unit_cycles[k] = unit_cycles.get(k, 0.0) + v
+        moves = [] if len(items) == 1 else _elsewhere(arch, bound, member_ops, unit)
+        options.append((bound.einsum.name, member_ops, [(cycles, None)] + moves))
         elem_bytes.update({t: bound.bytes_per_element(t) for t in nest.problem.tensor_names})
     traffic = tuple(rows.values())
     levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file,
                               None if branch is None or lv <= branch else member_tiles[lv])
                    for lv in range(len(arch.levels)))
+    unit_cycles, work = _place(options)
     # the main unit: that of the first member doing MACs (a group's matrix unit), else the first
     main, peak, _ = next((m for m in mains if m[2]), mains[0])
-    used = sum(n * main.op_cycles.get(IR_TO_UNIT[c], 1.0) for c, n in ops.items()
-               if n and unit_for(arch, c) is main)
+    used = sum(n * main.op_cycles.get(IR_TO_UNIT[c], 1.0) for member_ops, unit in work
+               for c, n in member_ops.items() if n and (unit or unit_for(arch, c)) is main)
     busy = unit_cycles.get(main.name, 0.0)
     utilization = used / (busy * peak) if busy else 0.0
-    return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization)
+    moved = {}
+    for (name, _, _), (_, unit) in zip(options, work):
+        if unit is not None:
+            moved.setdefault(unit.name, []).append(name)
+    notes = tuple(f"{', '.join(names)} run on {unit} beside the group's other units"
+                  for unit, names in moved.items())
+    return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization,
+                   work, notes)
+
+
+def _elsewhere(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
+               main: ComputeUnit) -> list[tuple[dict[str, float], ComputeUnit]]:
+    """A group member's other placements: the whole Einsum on another unit that executes all
+    its operations, at that unit's peak (its mapping was chosen for ``main``'s array)."""
+    dtype = operand_dtype(bound)
+    found = []
+    for unit in arch.compute:
+        if unit is main or not all(IR_TO_UNIT[c] in unit.ops for c, n in ops.items() if n):
+            continue
+        cycles = sum(n * unit.op_cycles.get(IR_TO_UNIT[c], 1.0) for c, n in ops.items()
+                     if n) / (unit_rate(unit, dtype) * unit.count)
+        found.append(({unit.name: cycles}, unit))
+    return found
+
+
+def _place(options) -> tuple[dict[str, float], list[tuple[dict[str, int], ComputeUnit | None]]]:
+    """Cycles per unit, and each member's (operations, unit: None where each operation runs
+    on its class's unit, as mapped).  The members of a group run concurrently on different
+    units (FuseMax's 2-D and 1-D arrays pipeline the blocks of keys), so each member goes
+    where the busiest unit ends soonest (ties keep it as mapped): those with fewest places
+    first, longest first among them."""
+    order = sorted(range(len(options)), key=lambda i: (
+        len(options[i][2]), -max(options[i][2][0][0].values(), default=0.0)))
+    total: dict[str, float] = {}
+    work: list = [None] * len(options)
+    for i in order:
+        _, ops, choices = options[i]
+
+        def finish(cycles: dict[str, float]) -> float:
+            return max([total.get(u, 0.0) + c for u, c in cycles.items()]
+                       + list(total.values()) + [0.0])
+
+        cycles, unit = min(choices, key=lambda choice: finish(choice[0]))
+        if finish(cycles) >= finish(choices[0][0]):
+            cycles, unit = choices[0]
+        for u, c in cycles.items():
+            total[u] = total.get(u, 0.0) + c
+        work[i] = (ops, unit)
+    return total, work
 
 
 def _add(old: TensorTraffic | None, new: TensorTraffic) -> TensorTraffic:
@@ -368,7 +420,8 @@ def _bottleneck(arch: Architecture, terms: dict[str, float], slowest: str,
                          f"all SMs, less than the shared levels' {shared:,.0f}",)
 
 
-def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization) -> Report:
+def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization,
+            work=None, notes: tuple[str, ...] = ()) -> Report:
     compute = max(unit_cycles.values(), default=0.0)
     exposed = sum(lv.cycles for lv in levels if not lv.double_buffered and lv.cycles > 0
                   and lv.name != arch.levels[0].name)
@@ -396,17 +449,18 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
         else:
             breakdown[lv.name] = lv.energy_pj
     compute_pj = 0.0
-    for cls, n in ops.items():
-        if not n:
-            continue
-        unit = unit_for(arch, cls)
-        pj = unit.energy_pj.get(IR_TO_UNIT[cls])
-        if pj is None:
-            missing.append(f"{unit.name}:{cls}")
-        compute_pj += n * (pj or 0.0)
+    for member_ops, placed in work or [(ops, None)]:
+        for cls, n in member_ops.items():
+            if not n:
+                continue
+            unit = placed or unit_for(arch, cls)
+            pj = unit.energy_pj.get(IR_TO_UNIT[cls])
+            if pj is None:
+                missing.append(f"{unit.name}:{cls}")
+            compute_pj += n * (pj or 0.0)
     breakdown["compute"] = compute_pj
     breakdown["leakage"] = arch.leakage_pj_per_cycle * cycles
-    notes = tuple(f"{lv.name}: tiles ({lv.tile_bytes:g} B) fit once but not twice: no double "
+    notes += tuple(f"{lv.name}: tiles ({lv.tile_bytes:g} B) fit once but not twice: no double "
                   "buffering, transfers add to compute" for lv in levels
                   if arch.levels[[a.name for a in arch.levels].index(lv.name)].double_buffer
                   and not lv.double_buffered and lv.cycles > 0 and lv.name != arch.levels[0].name)
