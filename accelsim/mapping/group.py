@@ -197,13 +197,15 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
                 raise SpecError(f"unknown tensor {t!r}; the group touches "
                                 f"{', '.join(sorted(touched))}", file=file,
                                 path=f"shared[{i}].keep")
+    branch = max((loop.level for loop in shared), default=0) + 1  # none: the store's child
     split = working_level(arch, shared, mapping)
     machine = arch
-    if split is not None:
+    if split is not None:            # the working part owns the fan-out to the children
         work = replace(arch.levels[split], name=arch.levels[split].name + WORKING)
         machine = replace(arch, levels=arch.levels[:split + 1] + (work,)
                           + arch.levels[split + 1:])
-    branch = max((loop.level for loop in shared), default=0) + 1  # none: the store's child
+        shared = [replace(loop, level=split + 1) if loop.level == split and loop.spatial
+                  else loop for loop in shared]
     written = {e.name for e in members}
     read_elsewhere = {t for e in cascade.einsums if e.name not in written for t in e.inputs}
     internal = frozenset(t for t in written if t not in cascade.outputs and t not in read_elsewhere
@@ -214,11 +216,20 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
         bound = BoundEinsum(einsum, sizes, dtypes, roles)
         out.append(_member(bound, splits, carried, shared, branch, internal, frozenset(written),
                            arch, mapping, file, split, machine))
-    _check_live_state(cascade, out, shared, branch, internal, carried, machine, file)
+    resident = 0.0                   # the resident part of a split level shares its capacity
+    if split is not None:
+        tiles: dict[str, float] = {}
+        for member in out:
+            for tensor in member.nest.problem.tensors:
+                if tensor.name in member.nest.levels[split].keeps:
+                    size = tile_elements(member.nest, split, tensor) * tensor.bytes_per_element
+                    tiles[tensor.name] = max(tiles.get(tensor.name, 0.0), size)
+        resident = sum(tiles.values())
+    _check_live_state(cascade, out, shared, branch, internal, carried, machine, file, resident)
     return out
 
 
-WORKING = "/working"
+WORKING = " (working tile)"
 """Suffix of the name of a split level's working part (:func:`working_level`)."""
 
 
@@ -243,7 +254,7 @@ def working_level(arch: Architecture, shared: list[Loop],
 
 def _check_live_state(cascade: Cascade, members: list[Member], shared: list[Loop], branch: int,
                       internal: frozenset[str], carried: dict[str, int], arch: Architecture,
-                      file: str | None) -> None:
+                      file: str | None, resident: float = 0.0) -> None:
     """State carried along a shared loop stays live at the branch level while the shared
     loops inside it run over other tiles of it (FlashAttention-2's accumulators under a key
     loop that encloses the query loop): one iteration's tiles plus those extra live tiles
@@ -263,7 +274,7 @@ def _check_live_state(cascade: Cascade, members: list[Member], shared: list[Loop
             inside = _loops_inside_carry(member, cascade, shared, carried[name])
             if inside:
                 extra[name] = tiles[name] * (math.prod(l.factor for l in inside) - 1)
-    capacity = arch.levels[branch].capacity_bytes
+    capacity = arch.levels[branch].capacity_bytes - resident
     need = sum(tiles.values()) + sum(extra.values())
     if extra and need > capacity:
         state = ", ".join(f"{t} +{b:g} B" for t, b in extra.items())
@@ -318,7 +329,10 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
     names = problem.tensor_names + tuple(internal)
     lists = _keep_lists(list(mapping.shared), arch, "shared", names, file, strict=False)
     own_lists = _keep_lists(list(own_levels), arch, f"einsums.{name}", names, file)
-    if split is not None:                # the member's keep list there: the working tile's
+    if split is not None:
+        # the split machine has one more level: lists below the split level move down one,
+        # and the member's own list at it is the working tile's
+        lists = {index + (index > split): v for index, v in lists.items()}
         own_lists = {index + (index >= split): v for index, v in own_lists.items()}
     lists.update(own_lists)
     produced_elsewhere = frozenset(t for t in bound.einsum.inputs if t in written and t != name)

@@ -160,7 +160,7 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
         precheck_capacity(nest, machine, file)
     for bound, nest, repeats, machine in items:
         fast = count_nests([nest])[0]
-        held = [0.0] * len(arch.levels)          # a split level's two nest levels add up
+        held = [0.0] * len(arch.levels)     # (only levels below the branch, never split, use it)
         for lv, level in enumerate(nest.levels):
             held[arch.level_index(level.name.removesuffix(WORKING))] += sum(
                 float(fast.capacity[lv, t]) * bound.bytes_per_element(x.name)
@@ -174,23 +174,28 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
         cycles, unit_peak, unit = _compute_cycles(arch, bound, member_ops, fast)
         mains.append((unit, unit_peak, member_ops.get("mac", 0)))
         moves = [] if len(items) == 1 else _elsewhere(arch, bound, member_ops, unit)
-        options.append((bound.einsum.name, member_ops, [(cycles, None)] + moves))
+        options.append((bound, member_ops, [(cycles, None)] + moves))
         elem_bytes.update({t: bound.bytes_per_element(t) for t in nest.problem.tensor_names})
     traffic = tuple(rows.values())
     levels = tuple(_level_use(arch, lv, traffic, elem_bytes, file,
                               None if branch is None or lv <= branch else member_tiles[lv])
                    for lv in range(len(arch.levels)))
     unit_cycles, work = _place(options)
-    # the main unit: that of the first member doing MACs (a group's matrix unit), else the first
-    main, peak, _ = next((m for m in mains if m[2]), mains[0])
+    # the main unit: where the first member doing MACs runs (a group's matrix unit), else the
+    # first member's
+    first = next((i for i, m in enumerate(mains) if m[2]), 0)
+    main, peak, _ = mains[first]
+    if work[first][1] is not None:
+        main = work[first][1]
+        peak = main.count * unit_rate(main, operand_dtype(options[first][0]))
     used = sum(n * main.op_cycles.get(IR_TO_UNIT[c], 1.0) for member_ops, unit in work
                for c, n in member_ops.items() if n and (unit or unit_for(arch, c)) is main)
     busy = unit_cycles.get(main.name, 0.0)
     utilization = used / (busy * peak) if busy else 0.0
     moved = {}
-    for (name, _, _), (_, unit) in zip(options, work):
+    for (bound, _, _), (_, unit) in zip(options, work):
         if unit is not None:
-            moved.setdefault(unit.name, []).append(name)
+            moved.setdefault(unit.name, []).append(bound.einsum.name)
     notes = tuple(f"{', '.join(names)} run on {unit} beside the group's other units"
                   for unit, names in moved.items())
     return _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utilization,
@@ -200,7 +205,9 @@ def _report(items, arch: Architecture, mapping_name: str, label: str,
 def _elsewhere(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
                main: ComputeUnit) -> list[tuple[dict[str, float], ComputeUnit]]:
     """A group member's other placements: the whole Einsum on another unit that executes all
-    its operations, at that unit's peak (its mapping was chosen for ``main``'s array)."""
+    its operations, at that unit's peak.  Its mapping was chosen for ``main``: its storage
+    traffic stays as counted for that mapping, and its time on the other unit is the floor
+    (no spatial under-use), so a move is judged optimistically."""
     dtype = operand_dtype(bound)
     found = []
     for unit in arch.compute:

@@ -117,7 +117,12 @@ def search(target: Union[BoundEinsum, FusedGroup, BoundCascade], hardware: Union
     run_strategy = get_strategy(strategy)
     weights = objective_weights(objective)
     arch = hardware if isinstance(hardware, Architecture) else load_architecture(str(hardware))
+    if report_on is not None and [lv.name for lv in report_on.levels] != [
+            lv.name for lv in arch.levels]:
+        raise SpecError(f"report_on ({report_on.name}) must have the levels of {arch.name}")
     if isinstance(target, (FusedGroup, BoundCascade)):
+        if report_on is not None:
+            raise SpecError("report_on applies to single-Einsum searches")
         if constraints is not None:
             raise SpecError("constraints apply to single-Einsum searches; a group's members "
                             "are searched without them")

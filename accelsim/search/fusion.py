@@ -420,7 +420,7 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
             fitted = 0
             for tiles, found in order:
                 fitted += exactly(tiles, found) is not None
-                if fitted == exact:
+                if fitted >= exact:
                     break
     best: GroupResult | None = None
     best_score = math.inf

@@ -83,3 +83,32 @@ def test_resident_and_working_tiles_share_the_level():
 def test_an_unknown_resident_tensor_is_named():
     with pytest.raises(SpecError, match="shared\\[0\\].keep"):
         evaluate_group(OUTER, machine("1 KiB"), mapping("SRAM", ["A", "Q"]))
+
+
+def test_fan_out_under_the_resident_level():
+    """J spread over two REG instances (J = 4 temporal x 2 spatial) at the same level: the
+    working tile owns the fan-out, and each tensor still crosses DRAM once."""
+    arch = Architecture.from_spec(HardwareSpec.model_validate({
+        "kind": "hardware", "version": 1, "name": "dram-sram-2reg", "clock": "1 GHz",
+        "levels": [{"name": "DRAM", "word_bits": 16},
+                   {"name": "SRAM", "capacity": "1 KiB", "word_bits": 16},
+                   {"name": "REG", "capacity": "64 B", "word_bits": 16, "instances": [2]}],
+        "compute": [{"name": "alu", "ops": ["mac", "add", "elementwise"], "instances": [2],
+                     "throughput": {"bf16": 1}}]}))
+    spec = MappingSpec.model_validate({
+        "kind": "mapping", "version": 1, "name": "spread", "group": ["T", "Z"],
+        "shared": [{"level": "SRAM", "keep": ["A", "B", "Z"],
+                    "temporal": [{"rank": "I", "factor": 4}, {"rank": "J", "factor": 4}],
+                    "spatial": [{"rank": "J", "factor": 2}]}], "einsums": {}})
+    report = evaluate_group(OUTER, arch, spec)
+    traffic = {t.tensor: t.bytes for t in report.tensors if t.level == "DRAM"}
+    assert traffic == {"A": 8, "B": 16, "Z": 8}
+
+
+def test_a_shared_keep_list_below_the_resident_level_applies_there():
+    spec = MappingSpec.model_validate({
+        "kind": "mapping", "version": 1, "name": "reg-keeps-t", "group": ["T", "Z"],
+        "shared": [{"level": "SRAM", "temporal": LOOPS, "keep": ["A", "B", "Z"]},
+                   {"level": "REG", "keep": ["T"]}], "einsums": {}})
+    report = evaluate_group(OUTER, machine("1 KiB"), spec)
+    assert {t.tensor for t in report.tensors if t.level == "REG"} == {"T"}
