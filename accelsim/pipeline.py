@@ -29,7 +29,8 @@ from accelsim.mapping import BoundEinsum
 from accelsim.model import Report
 from accelsim.search import BoundCascade, search
 from accelsim.search.driver import objective_weights
-from accelsim.search.fusion import MEMBER_BUDGET, search_cascade
+from accelsim.search.fusion import search_cascade
+from accelsim.search.members import MEMBER_BUDGET
 
 DEFAULT_BUDGET = 400
 """Mappings evaluated per Einsum when the caller gives no budget."""

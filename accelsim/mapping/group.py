@@ -216,15 +216,8 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
         bound = BoundEinsum(einsum, sizes, dtypes, roles)
         out.append(_member(bound, splits, carried, shared, branch, internal, frozenset(written),
                            arch, mapping, file, split, machine))
-    resident = 0.0                   # the resident part of a split level shares its capacity
-    if split is not None:
-        tiles: dict[str, float] = {}
-        for member in out:
-            for tensor in member.nest.problem.tensors:
-                if tensor.name in member.nest.levels[split].keeps:
-                    size = tile_elements(member.nest, split, tensor) * tensor.bytes_per_element
-                    tiles[tensor.name] = max(tiles.get(tensor.name, 0.0), size)
-        resident = sum(tiles.values())
+    # the resident part of a split level shares its capacity
+    resident = 0.0 if split is None else sum(_level_tiles(out, split).values())
     _check_live_state(cascade, out, shared, branch, internal, carried, machine, file, resident)
     return out
 
@@ -261,13 +254,9 @@ def _check_live_state(cascade: Cascade, members: list[Member], shared: list[Loop
     must fit the branch level, unless the state is spilled."""
     if branch >= len(arch.levels):
         return
-    tiles: dict[str, float] = {}
+    tiles = _level_tiles(members, branch)
     extra: dict[str, float] = {}
     for member in members:
-        for tensor in member.nest.problem.tensors:
-            if tensor.name in member.nest.levels[branch].keeps:
-                size = tile_elements(member.nest, branch, tensor) * tensor.bytes_per_element
-                tiles[tensor.name] = max(tiles.get(tensor.name, 0.0), size)
         name = member.bound.einsum.name
         if name in internal and name in carried and not any(
                 name in level.keeps for level in member.nest.levels[:branch]):
@@ -282,6 +271,17 @@ def _check_live_state(cascade: Cascade, members: list[Member], shared: list[Loop
                             f"loop stays live while the shared loops inside it run ({state}): "
                             f"{need:g} bytes at {arch.levels[branch].name!r}, which holds "
                             f"{capacity:g}; spill it (keep it at an outer level) or swap the loops")
+
+
+def _level_tiles(members: list[Member], level: int) -> dict[str, float]:
+    """Tensor -> the largest tile (bytes) any member keeps at nest level ``level``."""
+    tiles: dict[str, float] = {}
+    for member in members:
+        for tensor in member.nest.problem.tensors:
+            if tensor.name in member.nest.levels[level].keeps:
+                size = tile_elements(member.nest, level, tensor) * tensor.bytes_per_element
+                tiles[tensor.name] = max(tiles.get(tensor.name, 0.0), size)
+    return tiles
 
 
 def _loops_inside_carry(member: Member, cascade: Cascade, shared: list[Loop],

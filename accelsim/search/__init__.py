@@ -29,9 +29,10 @@ from accelsim.model import Report, evaluate
 from accelsim.search.batch_model import model_constants
 from accelsim.search.bound import offchip_lower_bound, ski_slope
 from accelsim.search.constraints import Constraints, load_constraints
-from accelsim.search.fusion import (MEMBER_BUDGET, BoundCascade, CascadeResult, FusedGroup,
-                                    MemberSearch, search_cascade, search_group)
+from accelsim.search.fusion import (BoundCascade, CascadeResult, FusedGroup, search_cascade,
+                                    search_group)
 from accelsim.search.group_bound import cascade_bound, group_bound
+from accelsim.search.members import MEMBER_BUDGET, MemberSearch
 from accelsim.search.driver import (OBJECTIVES, Objective, Progress, Run, StopSearch,
                                     objective_weights)
 from accelsim.search.space import MapSpace, build_space, to_mapping

@@ -22,7 +22,7 @@ loops at the backing store, so the whole tile is held on chip; a member with ten
 shared loops do not index is first searched with the next level keeping them, so they stay
 on chip across those loops).  A member's mapping is chosen for its on-chip cost (the
 backing store's bandwidth left unlimited: what the member moves off chip depends on the
-group), and a member that does MACs gets more tries (:data:`MATRIX_BUDGET`).  Tilings are
+group), and a member that does MACs gets more tries (:mod:`accelsim.search.members`).  Tilings are
 ranked by two estimates from the members' costs and the best few assembled into one group
 mapping and evaluated exactly with :func:`accelsim.model.evaluate_group`, which also checks
 that the tiles fit.  Member searches
@@ -53,8 +53,8 @@ from accelsim.ir import Cascade, Einsum
 from accelsim.ir.sizes import is_derived
 from accelsim.mapping import BoundEinsum, einsum_problem
 from accelsim.model import Report, default_roles, evaluate_group
-from accelsim.search.constraints import Constraints, LevelConstraint
-from accelsim.search.group_bound import GroupFloor, footprint
+from accelsim.search.group_bound import GroupFloor
+from accelsim.search.members import MEMBER_BUDGET, MemberSearch
 from accelsim.search.space import divisors
 from accelsim.spec.mapping import LevelMapping, MappingSpec, TemporalLoop
 
@@ -66,13 +66,6 @@ MAX_TILINGS = 24
 """Most row-rank tilings tried per group."""
 EXACT_TILINGS = 2
 """Tilings of a group evaluated exactly: the best by each of two estimates."""
-MEMBER_BUDGET = 200
-"""Mappings evaluated per member search."""
-MATRIX_BUDGET = 5
-"""Times more for a member that does MACs on a machine with a large spatial array (at least
-LARGE_ARRAY PEs under one level): its mapping sets the group's time, and filling the array
-takes more tries (200 leave FuseMax's 256x256 array half idle on a block of scores)."""
-LARGE_ARRAY = 1024
 
 
 @dataclass(frozen=True)
@@ -231,64 +224,6 @@ def _output_ranks(einsum: Einsum) -> list[str]:
             if r not in ranks:
                 ranks.append(r)
     return ranks
-
-
-class MemberSearch:
-    """Single-Einsum searches of group members on cut sizes, cached."""
-
-    def __init__(self, arch: Architecture, search_fn: Callable, objective, budget: int,
-                 seed: int, strategy: str = "anneal"):
-        self.arch, self.search_fn, self.objective = arch, search_fn, objective
-        self.budget, self.seed, self.strategy = budget, seed, strategy
-        self.cache: dict[tuple, object] = {}
-        self.evaluated = 0
-        self.matrix = MATRIX_BUDGET if max(lv.fanout for lv in arch.levels) >= LARGE_ARRAY else 1
-        top = arch.levels[0]
-        self.on_chip = replace(arch, levels=(replace(
-            top, read_bytes_per_cycle=math.inf, write_bytes_per_cycle=math.inf),)
-            + arch.levels[1:])
-        """The machine with an unlimited backing-store bandwidth: a fused member's mapping is
-        chosen for its on-chip cost, since what it moves off chip depends on the group (its
-        inputs may be another member's output, held on chip); the exact group evaluation
-        then counts the real traffic."""
-
-    def __call__(self, bound: BoundEinsum, on_chip_only: bool, hold: bool = False):
-        """The best mapping of ``bound`` (None if none fits).  ``on_chip_only``: no loops
-        at the backing store (a fused member's whole tile on chip).  ``hold``: the level
-        below the backing store keeps every tensor it may, so what the shared loops do
-        not index stays there across their iterations (K and V under a loop over query
-        rows) instead of streaming from the backing store again."""
-        key = (bound.einsum.name, tuple(sorted(bound.ranks.items())), on_chip_only, hold)
-        if key not in self.cache:
-            levels = []
-            if on_chip_only:
-                levels.append(LevelConstraint(level=self.arch.levels[0].name,
-                                              factors={r: 1 for r in bound.ranks}))
-            if hold:
-                if len(self.arch.levels) < 2:
-                    return None
-                branch = self.arch.levels[1]
-                tensors = [t for t in einsum_problem(bound).tensors
-                           if branch.may_keep(t.name, bound.roles.get(t.name, "input"))]
-                need = sum(footprint(t.dims, bound.ranks) * t.bytes_per_element
-                           for t in tensors)
-                if need > branch.capacity_bytes:         # cannot hold them all: no search
-                    self.cache[key] = None
-                    return None
-                levels.append(LevelConstraint(level=branch.name, keep=[t.name for t in tensors]))
-            try:
-                found = self.search_fn(bound, self.on_chip if on_chip_only else self.arch,
-                                       report_on=self.arch, objective=self.objective,
-                                       constraints=Constraints(levels=levels),
-                                       budget=self.budget * (self.matrix if bound.einsum
-                                                             .op_counts(bound.sizes).mac else 1),
-                                       strategy=self.strategy,
-                                       seed=self.seed, progress=False, bound=False)
-                self.evaluated += found.evaluated
-            except (MappingError, CapacityError):
-                found = None
-            self.cache[key] = found
-        return self.cache[key]
 
 
 def tile_options(size: int, count: int = TILES_PER_RANK) -> list[int]:
