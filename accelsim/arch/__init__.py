@@ -91,6 +91,9 @@ class Architecture:
     leakage_pj_per_cycle: float
     launch_overhead_s: float
     file: str | None = None
+    run_power_w: float | None = None
+    """The whole chip's power while running (HardwareSpec.run_power); when set, it is also
+    ``leakage_pj_per_cycle`` (power / clock) and the only energy counted."""
 
     @classmethod
     def from_spec(cls, spec: HardwareSpec, file: str | None = None) -> "Architecture":
@@ -102,9 +105,11 @@ class Architecture:
                         energy_pj={k: v.value * 1e12 for k, v in c.energy.items()})
             for c in spec.compute
         )
+        run_w = spec.run_power.value if spec.run_power is not None else None
+        leakage = spec.leakage_per_cycle.value if run_w is None else run_w / clock
         return cls(name=spec.name, family=spec.family, clock_hz=clock, levels=levels,
-                   compute=compute, leakage_pj_per_cycle=spec.leakage_per_cycle.value * 1e12,
-                   launch_overhead_s=spec.launch_overhead.value, file=file)
+                   compute=compute, leakage_pj_per_cycle=leakage * 1e12,
+                   launch_overhead_s=spec.launch_overhead.value, file=file, run_power_w=run_w)
 
     def level_index(self, name: str) -> int:
         """Index of the level called ``name``; an error lists the valid names."""

@@ -448,10 +448,11 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
                f"their ports at {ports.busy}/{ports.sms} of its bandwidth: "
                f"{ports.cycles:,.0f} cycles",) + why
     breakdown: dict[str, float] = {}
-    missing = []
+    missing: list[str] = []
+    whole_chip = arch.run_power_w is not None   # run power counts levels and units alike
     for lv in levels:
         if lv.energy_pj is None:
-            if lv.read_bytes or lv.write_bytes:
+            if (lv.read_bytes or lv.write_bytes) and not whole_chip:
                 missing.append(lv.name)
         else:
             breakdown[lv.name] = lv.energy_pj
@@ -462,11 +463,11 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
                 continue
             unit = placed or unit_for(arch, cls)
             pj = unit.energy_pj.get(IR_TO_UNIT[cls])
-            if pj is None:
+            if pj is None and not whole_chip:
                 missing.append(f"{unit.name}:{cls}")
             compute_pj += n * (pj or 0.0)
     breakdown["compute"] = compute_pj
-    breakdown["leakage"] = arch.leakage_pj_per_cycle * cycles
+    breakdown["run power" if whole_chip else "leakage"] = arch.leakage_pj_per_cycle * cycles
     notes += tuple(f"{lv.name}: tiles ({lv.tile_bytes:g} B) fit once but not twice: no double "
                   "buffering, transfers add to compute" for lv in levels
                   if arch.levels[[a.name for a in arch.levels].index(lv.name)].double_buffer

@@ -77,7 +77,7 @@ def energy_breakdown(report, path: str | os.PathLike) -> str:
         ax.bar(levels, heights, bottom=bottom, label=tensor)
         bottom = [b + h for b, h in zip(bottom, heights)]
     extra = {k: v * 1e-6 for k, v in report.energy_breakdown.items()
-             if k in ("compute", "leakage") and v}
+             if k in ("compute", "leakage", "run power") and v}
     if extra:
         ax.bar(list(extra), list(extra.values()), color="grey")
     ax.set_ylabel("energy (uJ)")

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from accelsim.spec.fields import (AccessEnergy, Bandwidth, Capacity, Count, Energy, Frequency,
-                                  Name, SpecModel, Time)
+                                  Name, Power, SpecModel, Time)
 
 OP_CLASSES = ("mac", "add", "max", "exp", "divide", "elementwise")
 """Operation classes that compute units execute (see the cascade IR's op counts)."""
@@ -124,8 +124,29 @@ class HardwareSpec(SpecModel):
     """Compute units."""
     leakage_per_cycle: Energy = Field(default="0 pJ")
     """Static energy per clock cycle of the whole machine."""
+    run_power: Optional[Power] = None
+    """Power the whole chip draws while it runs: a datasheet's run-mode supply current times
+    its supply voltage (microcontrollers). Energy is then this power times the time taken; it
+    already counts the memories and the core, so no level or compute unit may give its own
+    energy, and ``leakage_per_cycle`` stays 0."""
     launch_overhead: Time = Field(default="0 s")
     """Fixed time per kernel launch (GPUs)."""
+
+    @model_validator(mode="after")
+    def _whole_chip_power(self) -> "HardwareSpec":
+        if self.run_power is None:
+            return self
+        if self.run_power.value <= 0:
+            raise ValueError(f"run_power must be positive, got {self.run_power.text!r}")
+        if self.leakage_per_cycle.value:
+            raise ValueError("leakage_per_cycle: run_power already counts the whole chip; leave "
+                             "leakage_per_cycle out")
+        for what, items in (("levels", self.levels), ("compute", self.compute)):
+            for i, item in enumerate(items):
+                if item.energy:
+                    raise ValueError(f"{what}[{i}].energy: run_power already counts "
+                                     f"{item.name!r}; leave its energy out")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> "HardwareSpec":
