@@ -63,8 +63,8 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
 @click.option("--phase", type=click.Choice(["prefill", "decode"]), default="prefill",
               show_default=True, help="Workloads: a batch of prompts, or one decode step.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seq", "seq_len", type=click.IntRange(min=1), default=512, show_default=True,
-              help="Prompt length (prefill).")
+@click.option("--seq", "seq_len", type=click.IntRange(min=1), default=None,
+              help="Prompt length (prefill; default 512, for a ViT its patches + 1).")
 @click.option("--kv", "kv_len", type=click.IntRange(min=1), default=None,
               help="KV-cache length (decode; defaults to --seq).")
 @click.option("--dtype", default="bf16", show_default=True, help="Element type of everything.")
@@ -102,6 +102,7 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
 
       accelsim evaluate hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml -m mappings/gemm-ws-32x32.yaml
     """
+    seq_len = _prompt(target, seq_len)
     from accelsim import report as out
     from accelsim.spec.load import read_document
 
@@ -184,14 +185,28 @@ def _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype, a
     return result
 
 
+def _prompt(target, seq_len):
+    """``--seq`` left out: 512 tokens, or for a ViT workload its patches plus the class token
+    (``None``: the lowering counts them)."""
+    if seq_len is not None:
+        return seq_len
+    from accelsim.lower import load_workload
+    from accelsim.spec.load import read_document
+
+    if str(target).endswith(".json") or read_document(target)[1] == "workload":
+        if load_workload(target).model.image_size is not None:
+            return None
+    return 512
+
+
 def _workload_options(func):
     """Options shared by commands that lower a workload."""
     options = [
         click.option("--phase", type=click.Choice(["prefill", "decode"]), default="prefill",
                      show_default=True, help="A batch of prompts, or one decode step."),
         click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True),
-        click.option("--seq", "seq_len", type=click.IntRange(min=1), default=512,
-                     show_default=True, help="Prompt length (prefill)."),
+        click.option("--seq", "seq_len", type=click.IntRange(min=1), default=None,
+                     help="Prompt length (prefill; default 512, for a ViT its patches + 1)."),
         click.option("--kv", "kv_len", type=click.IntRange(min=1), default=None,
                      help="KV-cache length (decode; defaults to --seq)."),
         click.option("--dtype", default="bf16", show_default=True),
@@ -243,6 +258,7 @@ def search(hardware, target, einsum_name, fuse, phase, batch, seq_len, kv_len, d
 
       accelsim search hw_configs/fusemax.yaml einsum_cascades/attention_3pass.yaml --fuse
     """
+    seq_len = _prompt(target, seq_len)
     from accelsim import report as out
     from accelsim.search import search as run
 
@@ -356,6 +372,7 @@ def compare(hardware_a, hardware_b, workload, phase, batch, seq_len, kv_len, dty
 
     Example: accelsim compare hw_configs/a100-sxm4-80gb.yaml hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode --kv 4096
     """
+    seq_len = _prompt(workload, seq_len)
     from rich.console import Console
     from rich.table import Table
 
@@ -398,6 +415,7 @@ def plot_roofline(hardware, workload, phase, batch, seq_len, kv_len, dtype, atte
 
     Example: accelsim plot roofline hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode -o roofline.png
     """
+    seq_len = _prompt(workload, seq_len)
     from accelsim.arch import load_architecture
     from accelsim.report.plots import roofline
 

@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 from accelsim.arch import Architecture, load_architecture
 from accelsim.dtypes import BYTES_PER_ELEMENT
-from accelsim.lower import kv_cache_bytes_per_token, load_workload, lower, parameter_count
+from accelsim.lower import (kv_cache_bytes_per_token, load_workload, lower, parameter_count,
+                            prompt_length)
 from accelsim.mapping import BoundEinsum
 from accelsim.model import Report
 from accelsim.search import BoundCascade, search
@@ -170,7 +171,9 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
     layer = sum(r.report.latency_s for r in results if r.part == "layer")
     model = sum(r.report.latency_s * r.count for r in results)
     energy = sum(r.report.energy_pj * r.count for r in results) * 1e-12
-    tokens = batch * (seq_len or 1) if phase == "prefill" else batch
+    if phase == "prefill":  # a ViT's prompt is its patches (seq_len may be left out)
+        seq_len = prompt_length(spec.model, seq_len)
+    tokens = batch * seq_len if phase == "prefill" else batch
     peak: dict[str, float] = {}
     for r in results:
         for level in r.report.levels:
@@ -180,11 +183,15 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
                 else dtype)
     weights = parameter_count(spec) * BYTES_PER_ELEMENT[weights_dtype]
     context = (kv_len or 0) + (1 if phase == "decode" else seq_len or 0)
-    kv = kv_cache_bytes_per_token(spec, kv_dtype) * batch * context
+    causal = spec.model.causal   # encoders (BERT, ViT) keep no KV cache between steps
+    kv = kv_cache_bytes_per_token(spec, kv_dtype) * batch * context if causal else 0.0
     capacity = arch.levels[0].capacity_bytes
     fits = weights + kv <= capacity
-    note = (f"weights {weights / 1e9:.2f} GB + KV cache {kv / 1e9:.2f} GB "
-            f"{'<=' if fits else '>'} {arch.levels[0].name} {capacity / 1e9:.2f} GB")
+    scale, unit = next((f, u) for f, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B"))
+                       if capacity >= f)   # the backing store's size sets the unit
+    cache = f" + KV cache {kv / scale:.2f} {unit}" if causal else ""
+    note = (f"weights {weights / scale:.2f} {unit}{cache} "
+            f"{'<=' if fits else '>'} {arch.levels[0].name} {capacity / scale:.2f} {unit}")
     return WorkloadResult(
         workload=spec.name, hardware=arch.name, phase=phase, batch=batch, seq_len=seq_len,
         kv_len=kv_len, attention=attention, einsums=results, layers=lowered.layers,

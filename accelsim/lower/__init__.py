@@ -22,7 +22,7 @@ from accelsim.lower.builder import ROLES
 from accelsim.lower.generation import GenerationSummary, generate_summary
 from accelsim.lower.lowered import Lowered
 from accelsim.lower.params import kv_cache_bytes_per_token, layer_parameters, parameter_count
-from accelsim.lower.phases import PHASES, load_workload, lower
+from accelsim.lower.phases import PHASES, load_workload, lower, prompt_length
 from accelsim.lower.precision import Precision, precision
 
 
@@ -45,5 +45,5 @@ __all__ = [
     "PHASES", "Precision", "ROLES", "attention_variant", "generate_summary",
     "kv_cache_bytes_per_token", "layer_parameters", "load_workload", "lower", "lower_module",
     "module_inputs",
-    "parameter_count", "precision",
+    "parameter_count", "precision", "prompt_length",
 ]

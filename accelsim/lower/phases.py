@@ -173,7 +173,7 @@ def batch_groups(shape: ModelShape, phase: str, batch: Any, seq_len: Any, kv_len
     if phase == "prefill":
         if kv_len is not None:
             raise LoweringError("kv_len is for decode; a prefill has no KV cache")
-        lengths = _lengths(_prompt_length(shape, seq_len), "seq_len")
+        lengths = _lengths(prompt_length(shape, seq_len), "seq_len")
         return _grouped(lengths, batch, padded, lambda n, length: Group(n, length))
     if not shape.causal:
         raise LoweringError(f"decode needs a causal (decoder) model; {shape.family} is an "
@@ -191,7 +191,9 @@ def batch_groups(shape: ModelShape, phase: str, batch: Any, seq_len: Any, kv_len
     return _grouped(lengths, batch, padded, lambda n, length: Group(n, 1, length))
 
 
-def _prompt_length(shape: ModelShape, seq_len: Any) -> Any:
+def prompt_length(shape: ModelShape, seq_len: Any) -> Any:
+    """Tokens per prompt: ``seq_len``, or for a ViT its patches plus the class token (a
+    ``seq_len`` given for a ViT must agree)."""
     if shape.image_size is None:
         if seq_len is None:
             raise LoweringError("prefill needs seq_len, the tokens per prompt (or a list)")

@@ -76,7 +76,7 @@ def summary_lines(report: Report) -> list[str]:
     lines = [
         f"latency     {_si(report.latency_s, 's')}  ({report.cycles:,.0f} cycles, bottleneck: "
         f"{report.bottleneck})",
-        f"energy      {_si(report.energy_pj * 1e-12, 'J')}"
+        f"energy      {_energy(report.energy_pj * 1e-12, report.energy_missing)}"
         + (f"  (leaves out {', '.join(report.energy_missing)}: no published figure)"
            if report.energy_missing else ""),
         f"off-chip    {_si(report.offchip_bytes, 'B')}",
@@ -130,9 +130,15 @@ def workload_table(result):
     for e in result.einsums:
         r = e.report
         table.add_row(e.part, kernel_label(e.name), str(e.count), _si(r.latency_s, "s"),
-                      _si(r.energy_pj * 1e-12, "J"), _si(r.offchip_bytes, "B"),
+                      _energy(r.energy_pj * 1e-12, r.energy_missing), _si(r.offchip_bytes, "B"),
                       f"{r.utilization:.0%}", r.bottleneck)
     return table
+
+
+def _energy(joules: float, missing) -> str:
+    """An energy, or 'unknown' where nothing was counted because no unit has a figure (a
+    zero would read as a measurement)."""
+    return "unknown" if missing and not joules else _si(joules, "J")
 
 
 def kernel_label(name: str) -> str:
@@ -153,15 +159,16 @@ def workload_lines(result) -> list[str]:
     if on_chip:
         lines.append(f"on chip     {len(on_chip)} intermediates never leave the chip: "
                      + ", ".join(on_chip))
+    missing = sorted({m for e in result.einsums for m in e.report.energy_missing})
     lines += [
         f"per layer   {_si(result.layer_latency_s, 's')}  x {result.layers} layers",
         f"model       {_si(result.model_latency_s, 's')}  ({result.tokens} token(s): "
         f"{result.tokens_per_s:,.1f} tokens/s)",
-        f"energy      {_si(result.energy_j, 'J')}  ({_si(result.energy_per_token_j, 'J')} per token)",
+        f"energy      {_energy(result.energy_j, missing)}  "
+        f"({_energy(result.energy_per_token_j, missing)} per token)",
         "peak tiles  " + ", ".join(f"{k} {_si(v, 'B')}" for k, v in result.peak_bytes.items()),
         f"fits        {'yes' if result.fits else 'NO'}: {result.fits_note}",
     ]
-    missing = sorted({m for e in result.einsums for m in e.report.energy_missing})
     if missing:
         lines.append(f"energy      leaves out {', '.join(missing)} (no published figure)")
     return lines
