@@ -61,7 +61,10 @@ from accelsim.spec.mapping import LevelMapping, MappingSpec, TemporalLoop
 MAX_GROUP = 16
 """Most Einsums in one candidate group."""
 TILES_PER_RANK = 4
-"""Tile sizes tried per row rank (1, the whole rank and divisors between)."""
+"""Tile sizes tried per row rank (1, the whole rank and divisors between) at least."""
+MAX_TILE_STEP = 16
+"""Largest ratio between neighbouring tile sizes tried: long ranks get more sizes (a rank of
+1M tokens offers tiles of 4,096 rows, as one of 4K does)."""
 MAX_TILINGS = 24
 """Most row-rank tilings tried per group."""
 EXACT_TILINGS = 2
@@ -227,10 +230,12 @@ def _output_ranks(einsum: Einsum) -> list[str]:
 
 
 def tile_options(size: int, count: int = TILES_PER_RANK) -> list[int]:
-    """Up to ``count`` tiles of a rank of ``size``: 1, ``size`` and the divisors nearest to
-    evenly spaced points between them on a log scale."""
+    """Up to ``count`` tiles of a rank of ``size`` (more where needed to keep neighbours at
+    most MAX_TILE_STEP apart): 1, ``size`` and the divisors nearest to evenly spaced points
+    between them on a log scale."""
     if size <= 1:
         return [1]
+    count = max(count, math.ceil(math.log(size) / math.log(MAX_TILE_STEP) - 1e-9) + 1)
     found = {1, size}
     divs = divisors(size)
     for k in range(1, count - 1):

@@ -55,6 +55,8 @@ def test_tile_options_are_divisors_from_one_to_the_whole_rank():
         got = tile_options(n)
         assert got[0] == 1 and got[-1] == n and len(got) <= 4
         assert all(n % t == 0 for t in got) and got == sorted(set(got))
+    # a long rank gets more sizes, at most 16x apart: 2^20 ** (0, 1/5, ..., 1)
+    assert tile_options(1 << 20) == [1, 16, 256, 4096, 65536, 1 << 20]
 
 
 def test_fused_attention_moves_only_compulsory_traffic():
