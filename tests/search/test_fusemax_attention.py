@@ -65,3 +65,12 @@ def test_one_pass_fused_mapping_keeps_the_2d_array_busy_at_1k():
     assert len(found.groups) == 1
     assert found.groups[0].report.utilization >= 0.89
     assert found.offchip_bytes == 4 * HEADS * 1024 * 64 * 2
+
+
+def test_one_pass_fused_mapping_keeps_the_2d_array_busy_at_64k():
+    """FuseMax reports the 2-D array above 98% utilized at 64K tokens (Nayak et al., MICRO
+    2024, Section 6); utilization counted as at 1K."""
+    found = search(BoundCascade(ONE_PASS, one_pass_sizes(65536)), FUSEMAX, objective="edp",
+                   progress=False, bound=False)
+    assert len(found.groups) == 1
+    assert found.groups[0].report.utilization > 0.98
