@@ -7,7 +7,9 @@ with the numba kernel (:mod:`accelsim.cost.fast`), and turns the counts into:
 * energy: for each level, tensor and action, ceil(count / block) x pJ per access (summed per
   instance), plus operations x pJ per operation by class, plus leakage x cycles.  Levels or
   units without a published energy figure are listed in ``report.energy_missing`` and left
-  out of the total instead of being counted as zero.
+  out of the total instead of being counted as zero.  A machine with a ``run_power`` (the
+  whole chip's power, from a datasheet's run-mode current) counts that power over the
+  latency instead, and nothing is missing.
 * cycles: per level, the bytes one instance moves divided by its bandwidth (one shared port
   when the spec gives only a read bandwidth; separate read and write ports when it gives
   both); per compute unit, the operations it executes divided by its throughput, stretched by
@@ -467,7 +469,11 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
                 missing.append(f"{unit.name}:{cls}")
             compute_pj += n * (pj or 0.0)
     breakdown["compute"] = compute_pj
-    breakdown["run power" if whole_chip else "leakage"] = arch.leakage_pj_per_cycle * cycles
+    if whole_chip:          # the chip draws its run power through a launch's overhead too
+        breakdown["run power"] = (arch.leakage_pj_per_cycle * cycles
+                                  + arch.run_power_w * arch.launch_overhead_s * 1e12)
+    else:
+        breakdown["leakage"] = arch.leakage_pj_per_cycle * cycles
     notes += tuple(f"{lv.name}: tiles ({lv.tile_bytes:g} B) fit once but not twice: no double "
                   "buffering, transfers add to compute" for lv in levels
                   if arch.levels[[a.name for a in arch.levels].index(lv.name)].double_buffer

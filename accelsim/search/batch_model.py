@@ -137,6 +137,8 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
             terms.append(ComputeTerm(unit.name, 0.0, fixed, 0.0, cost, rate))
     used = sum(n * main.op_cycles.get(IR_TO_UNIT[c], 1.0) for c, n in ops.items()
                if n and unit_for(arch, c) is main)
+    if arch.run_power_w is not None:     # run power through the launch overhead (the model)
+        compute_pj += arch.run_power_w * arch.launch_overhead_s * 1e12
     edge, share = _port_edge(arch)
     return ModelConstants(
         has_energy=np.array([lv.has_energy for lv in arch.levels]),

@@ -230,9 +230,9 @@ def _output_ranks(einsum: Einsum) -> list[str]:
 
 
 def tile_options(size: int, count: int = TILES_PER_RANK) -> list[int]:
-    """Up to ``count`` tiles of a rank of ``size`` (more where needed to keep neighbours at
-    most MAX_TILE_STEP apart): 1, ``size`` and the divisors nearest to evenly spaced points
-    between them on a log scale."""
+    """``count`` tiles of a rank of ``size`` at most, or more where needed to keep
+    neighbours at most MAX_TILE_STEP apart: 1, ``size`` and the divisors nearest to evenly
+    spaced points between them on a log scale (fewer where divisors coincide)."""
     if size <= 1:
         return [1]
     count = max(count, math.ceil(math.log(size) / math.log(MAX_TILE_STEP) - 1e-9) + 1)
@@ -440,7 +440,10 @@ def _estimate(group: FusedGroup, found, tiles, full, arch: Architecture, weights
         scale = ratio if report.bottleneck == top else 1.0
         latency += (report.latency_s - launch) * repeats * scale
         offchip_pj = report.energy_breakdown.get(top, 0.0) * repeats
-        energy += report.energy_pj * repeats - offchip_pj * (1.0 - ratio)
+        # energy drawn per cycle (leakage, a chip's run power) shrinks with the time
+        timed_pj = sum(report.energy_breakdown.get(k, 0.0) for k in ("leakage", "run power"))
+        energy += (report.energy_pj * repeats - offchip_pj * (1.0 - ratio)
+                   - timed_pj * repeats * (1.0 - scale))
         traffic += moved
     return log_score({"energy": energy, "latency": latency + launch, "traffic": traffic},
                      weights)

@@ -93,7 +93,8 @@ class GroupFloor:
       without the ski slope);
     * latency: the larger of that traffic over the backing store's bandwidth and, per
       compute unit, the members' operations at the unit's peak, plus one launch;
-    * energy: the operations' energy (every other term is >= 0)."""
+    * energy: the operations' energy plus the energy drawn per cycle (leakage, a chip's run
+      power) over the latency floor (every other term is >= 0)."""
 
     def __init__(self, arch: Architecture):
         self.arch = arch
@@ -119,6 +120,9 @@ class GroupFloor:
         if math.isfinite(top.read_bytes_per_cycle):
             floor = max(floor, traffic / top.read_bytes_per_cycle)
         latency = floor / self.arch.clock_hz + self.arch.launch_overhead_s
+        energy += self.arch.leakage_pj_per_cycle * floor
+        if self.arch.run_power_w is not None:
+            energy += self.arch.run_power_w * self.arch.launch_overhead_s * 1e12
         return {"energy": energy, "latency": latency, "traffic": traffic}
 
     def _member(self, bound: BoundEinsum, free: frozenset[str], cascade: Cascade):

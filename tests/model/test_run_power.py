@@ -45,8 +45,20 @@ def test_energy_is_run_power_times_time():
     assert report.energy_missing == ()
 
 
-def test_the_search_model_agrees():
-    arch = Architecture.from_spec(HardwareSpec.model_validate(SPEC))
+def test_the_chip_draws_its_run_power_through_a_launch_overhead():
+    """With a 1 us launch overhead the latency is 640 ns + 1 us = 1.64 us, and the energy
+    0.25 W x 1.64 us = 410 nJ."""
+    arch = Architecture.from_spec(HardwareSpec.model_validate({**SPEC,
+                                                               "launch_overhead": "1 us"}))
+    report = evaluate(ADD, arch, SERIAL)
+    assert report.latency_s == pytest.approx(1.64e-6)
+    assert report.energy_pj == pytest.approx(410_000)
+
+
+@pytest.mark.parametrize("launch", ["0 s", "1 us"])
+def test_the_search_model_agrees(launch):
+    arch = Architecture.from_spec(HardwareSpec.model_validate({**SPEC,
+                                                               "launch_overhead": launch}))
     space = build_space(ADD, arch, Constraints())
     cands = sample(space, 100, np.random.default_rng(0))
     got = metrics(space, model_constants(ADD, arch), count(space, cands), cands.keeps)
@@ -55,7 +67,7 @@ def test_the_search_model_agrees():
         if got.valid[i]:
             report = evaluate(ADD, arch, to_mapping(space, cands, i, "sampled"))
             assert got.energy_pj[i] == pytest.approx(report.energy_pj)
-            assert report.energy_pj == pytest.approx(2_500 * report.cycles)
+            assert report.energy_pj == pytest.approx(0.25 * report.latency_s * 1e12)
             checked += 1
     assert checked
 
@@ -65,7 +77,10 @@ def test_the_search_model_agrees():
     ({"levels": [{"name": "FLASH", "word_bits": 32},
                  {"name": "BUF", "capacity": "4 KiB", "word_bits": 32,
                   "energy": {"read": "1 pJ"}}]}, "levels[1].energy"),
+    ({"compute": [{"name": "core", "ops": ["add"], "instances": [1],
+                   "throughput": {"fp32": 1}, "energy": {"add": "1 pJ"}}]}, "compute[0].energy"),
     ({"run_power": "0.25 J"}, "run_power"),
+    ({"run_power": "0 W"}, "run_power"),
 ])
 def test_a_run_power_that_would_double_count_is_refused(tmp_path, change, field):
     import yaml
