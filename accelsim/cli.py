@@ -389,6 +389,10 @@ def compare(hardware_a, hardware_b, workload, phase, batch, seq_len, kv_len, dty
                              ("tokens/s", "tokens_per_s", ""), ("energy", "energy_j", "J"),
                              ("energy per token", "energy_per_token_j", "J")):
         va, vb = getattr(a, key), getattr(b, key)
+        if unit == "J" and not (a.energy_known and b.energy_known):
+            table.add_row(label, out._si(va, unit) if a.energy_known else "unknown",
+                          out._si(vb, unit) if b.energy_known else "unknown", "n/a")
+            continue
         table.add_row(label, out._si(va, unit), out._si(vb, unit),
                       f"{vb / va:.3g}" if va else "n/a")
     table.add_row("fits", "yes" if a.fits else "no", "yes" if b.fits else "no", "")
@@ -477,8 +481,8 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
 
     from accelsim.pipeline import bound_einsum_of
 
-    bound = bound_einsum_of(target, einsum_name, _sizes(sizes), "prefill", 1, 512, None, "bf16",
-                            None)
+    bound = bound_einsum_of(target, einsum_name, _sizes(sizes), "prefill", 1,
+                            _prompt(target, None), None, "bf16", None)
     bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
                             {**bound.roles, **_roles(roles)})
     arch = load_architecture(hardware)

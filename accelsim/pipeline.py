@@ -89,6 +89,12 @@ class WorkloadResult:
     search_s: float = 0.0
     """Seconds the whole search took."""
 
+    @property
+    def energy_known(self) -> bool:
+        """False where no kernel counted any energy for want of published figures (the
+        total then reads 0 J but is unknown)."""
+        return bool(self.energy_j) or not any(e.report.energy_missing for e in self.einsums)
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["einsums"] = [dict(asdict(e), report=e.report.to_dict()) for e in self.einsums]
@@ -173,7 +179,7 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
     energy = sum(r.report.energy_pj * r.count for r in results) * 1e-12
     if phase == "prefill":  # a ViT's prompt is its patches (seq_len may be left out)
         seq_len = prompt_length(spec.model, seq_len)
-    tokens = batch * seq_len if phase == "prefill" else batch
+    tokens = _total(seq_len, batch) if phase == "prefill" else _total(1, batch, kv_len)
     peak: dict[str, float] = {}
     for r in results:
         for level in r.report.levels:
@@ -182,13 +188,15 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
     kv_dtype = (dtype.get("kv", dtype.get("activations", "bf16")) if isinstance(dtype, dict)
                 else dtype)
     weights = parameter_count(spec) * BYTES_PER_ELEMENT[weights_dtype]
-    context = (kv_len or 0) + (1 if phase == "decode" else seq_len or 0)
+    # tokens in the cache after this step, over the batch (one length, or one per sequence)
+    context = _total(seq_len, batch) if phase == "prefill" else \
+        _total(kv_len, batch) + _total(1, batch, kv_len)
     causal = spec.model.causal   # encoders (BERT, ViT) keep no KV cache between steps
-    kv = kv_cache_bytes_per_token(spec, kv_dtype) * batch * context if causal else 0.0
+    kv = kv_cache_bytes_per_token(spec, kv_dtype) * context if causal else 0.0
     capacity = arch.levels[0].capacity_bytes
     fits = weights + kv <= capacity
-    scale, unit = next((f, u) for f, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B"))
-                       if capacity >= f)   # the backing store's size sets the unit
+    scale, unit = next(((f, u) for f, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
+                        if capacity >= f), (1, "B"))   # the backing store's size sets the unit
     cache = f" + KV cache {kv / scale:.2f} {unit}" if causal else ""
     note = (f"weights {weights / scale:.2f} {unit}{cache} "
             f"{'<=' if fits else '>'} {arch.levels[0].name} {capacity / scale:.2f} {unit}")
@@ -200,6 +208,15 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
         energy_per_token_j=energy / tokens if tokens else 0.0, peak_bytes=peak,
         weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note, fused=fused,
         evaluated=evaluated, search_s=elapsed)
+
+
+def _total(length, batch: int, lengths=None) -> int:
+    """A length summed over the batch: ``length`` a list (one per sequence) or one for all;
+    with ``lengths`` a list, ``length`` once per entry of it."""
+    if isinstance(length, (list, tuple)):
+        return sum(length)
+    count = len(lengths) if isinstance(lengths, (list, tuple)) else batch
+    return count * (length or 0)
 
 
 # ------------------------------------------------------------- search targets (CLI)

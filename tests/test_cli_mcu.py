@@ -34,9 +34,10 @@ def test_deit_tiny_does_not_fit(run_cli):
     assert "SRAM does NOT fit" in text and "> SRAM+DTCM 327,680 B" in text
 
 
-def test_a_vit_prompt_is_its_patches(run_cli):
+def test_a_vit_prompt_is_its_patches_and_energy_without_a_figure_is_unknown(run_cli):
     """Without --seq a ViT's prompt is its patches plus the class token: (144 / 16)^2 + 1
-    = 82. An encoder keeps no KV cache; the flash holds the weights alone."""
+    = 82. An encoder keeps no KV cache; the flash holds the weights alone. The shipped
+    STM32F746 preset has no run-mode power: the energy is 'unknown', not 0 J."""
     code, out, err = run_cli("evaluate", MCU, str(ROOT / "workloads" / "deit-tiny-144.yaml"),
                              "--dtype", "int8")
     assert code == 0, err
@@ -44,13 +45,6 @@ def test_a_vit_prompt_is_its_patches(run_cli):
     assert "(82 token(s):" in text
     fits = next(line for line in out.splitlines() if line.startswith("fits"))
     assert "KV cache" not in fits and "> FLASH 1.05 MB" in fits   # 1 MiB = 1,048,576 B
-
-
-def test_energy_without_a_figure_is_unknown_not_zero(run_cli):
-    """The shipped STM32F746 preset has no run-mode power: the energy is 'unknown'."""
-    code, out, err = run_cli("evaluate", MCU, str(ROOT / "workloads" / "deit-tiny-144.yaml"),
-                             "--dtype", "int8")
-    assert code == 0, err
     assert "energy      unknown" in out and " 0 J" not in out
 
 
@@ -71,3 +65,13 @@ def test_run_power_gives_energy_as_power_times_time(run_cli, tmp_path):
     result = json.loads(out_json.read_text())["workload"]
     assert result["energy_j"] == pytest.approx(0.25 * result["model_latency_s"], rel=1e-9)
     assert "leaves out" not in out
+
+
+def test_compare_says_unknown_where_neither_has_a_figure(run_cli):
+    """Neither STM32 preset has a run-mode power: compare shows 'unknown', no ratio."""
+    code, out, err = run_cli("compare", MCU, str(ROOT / "hw_configs" / "stm32h743.yaml"),
+                             str(ROOT / "workloads" / "deit-tiny-144.yaml"), "--dtype", "int8",
+                             "--budget", "40")
+    assert code == 0, err
+    energy = next(line for line in out.splitlines() if "energy per token" in line)
+    assert energy.count("unknown") == 2 and "n/a" in energy

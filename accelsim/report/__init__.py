@@ -141,6 +141,11 @@ def _energy(joules: float, missing) -> str:
     return "unknown" if missing and not joules else _si(joules, "J")
 
 
+def _pj(picojoules: float, missing) -> str:
+    """As :func:`_energy`, in pJ to four figures."""
+    return "unknown" if missing and not picojoules else f"{picojoules:.4g} pJ"
+
+
 def kernel_label(name: str) -> str:
     """A fused group's name (members joined by '+') shortened to its ends and size."""
     members = name.split("+")
@@ -204,22 +209,24 @@ def cascade_search_table(found):
     from rich.table import Table
 
     table = Table(title="kernels chosen by the fusion search")
-    for name in ("kernel", "tiles", "latency s", "energy pJ", "off-chip B", "on chip"):
+    for name in ("kernel", "tiles", "latency s", "energy", "off-chip B", "on chip"):
         table.add_column(name)
     for g in found.groups:
         table.add_row(kernel_label("+".join(g.members)),
                       ", ".join(f"{r}={t}" for r, t in g.tiles.items()) or "-",
-                      f"{g.report.latency_s:.4g}", f"{g.report.energy_pj:.4g}",
+                      f"{g.report.latency_s:.4g}", _pj(g.report.energy_pj, g.report.energy_missing),
                       f"{g.report.offchip_bytes:,.0f}", ", ".join(g.on_chip) or "-")
     return table
 
 
 def cascade_search_lines(found) -> list[str]:
     """A cascade search's fused and unfused totals, found / bound and effort."""
-    lines = [f"fused       latency {found.latency_s:.4g} s, energy {found.energy_pj:.4g} pJ, "
-             f"off-chip {found.offchip_bytes:,.0f} B",
+    missing = [m for g in found.groups for m in g.report.energy_missing]
+    lines = [f"fused       latency {found.latency_s:.4g} s, energy "
+             f"{_pj(found.energy_pj, missing)}, off-chip {found.offchip_bytes:,.0f} B",
              f"unfused     latency {found.unfused_latency_s:.4g} s, energy "
-             f"{found.unfused_energy_pj:.4g} pJ, off-chip {found.unfused_offchip_bytes:,.0f} B"]
+             f"{_pj(found.unfused_energy_pj, missing)}, "
+             f"off-chip {found.unfused_offchip_bytes:,.0f} B"]
     if found.found_over_bound is not None:
         lines.append(f"off-chip    found / lower bound = {found.found_over_bound:.3f}")
     lines.append(f"searched    {found.evaluated:,} mappings, {found.candidates} candidate "

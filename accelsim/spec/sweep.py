@@ -28,8 +28,9 @@ class SweepSpec(SpecModel):
     """Phases to evaluate."""
     batch: Count = 1
     """Sequences per batch."""
-    seq_len: Count = 512
-    """Prompt length (prefill) or KV-cache length (decode)."""
+    seq_len: Optional[Count] = None
+    """Prompt length (prefill) or KV-cache length (decode); by default 512, or for a ViT
+    workload its patches plus the class token."""
     parameters: dict[Name, list[Union[str, float, int]]] = Field(min_length=1)
     """Hardware fields to vary (dotted paths such as 'levels[1].capacity') and their values."""
     mode: Literal["grid", "random"] = "grid"

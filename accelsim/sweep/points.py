@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 from accelsim.arch import Architecture
 from accelsim.errors import AccelsimError, SpecError, SpecErrors
+from accelsim.lower import load_workload
 from accelsim.spec.load import read_document, validate_document
 from accelsim.spec.sweep import SweepSpec
 from accelsim.yamlio import Document
@@ -45,8 +46,8 @@ class SweepPoint:
     """Its absolute path."""
     phase: str
     batch: int
-    seq_len: int
-    """Prompt length (prefill) or KV-cache length (decode)."""
+    seq_len: int | None
+    """Prompt length (prefill) or KV-cache length (decode); None: a ViT's patches + 1."""
     arch: Architecture
     seed: int
 
@@ -77,11 +78,13 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         hw_doc, _ = read_document(hw_file, expected="hardware")
     except SpecError as exc:
         raise SpecError(f"hardware {spec.hardware!r}: {exc}", file=file, path="hardware") from None
-    workloads = {}
+    workloads, lengths = {}, {}
     for i, name in enumerate(spec.workloads):
         workloads[name] = os.path.join(base_dir, name)
         if not os.path.isfile(workloads[name]):
             raise SpecError(f"no such workload file {name!r}", file=file, path=f"workloads[{i}]")
+        lengths[name] = spec.seq_len if spec.seq_len is not None else \
+            (None if load_workload(workloads[name]).model.image_size is not None else 512)
     points = []
     archs: dict[tuple, Architecture] = {}
     for values, workload, phase in _combinations(spec):
@@ -90,14 +93,15 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
             archs[key] = _variant(hw_doc, spec, values, file)
         params = dict(zip(spec.parameters, values))
         points.append(SweepPoint(
-            id=point_id(params, workload, phase, spec.batch, spec.seq_len), parameters=params,
-            workload=workload, workload_file=workloads[workload], phase=phase, batch=spec.batch,
-            seq_len=spec.seq_len, arch=archs[key], seed=spec.seed))
+            id=point_id(params, workload, phase, spec.batch, lengths[workload]),
+            parameters=params, workload=workload, workload_file=workloads[workload],
+            phase=phase, batch=spec.batch, seq_len=lengths[workload], arch=archs[key],
+            seed=spec.seed))
     return Sweep(spec=spec, file=file, points=tuple(points))
 
 
 def point_id(parameters: dict[str, Any], workload: str, phase: str, batch: int,
-             seq_len: int) -> str:
+             seq_len: int | None) -> str:
     """A 16-hex-digit hash that names a point across runs."""
     text = json.dumps({"parameters": parameters, "workload": workload, "phase": phase,
                        "batch": batch, "seq_len": seq_len}, sort_keys=True)

@@ -70,9 +70,11 @@ def evaluate_point(point: SweepPoint, budget: int | None = None) -> dict[str, An
     except AccelsimError as exc:
         return {**row, "status": str(exc) or type(exc).__name__}
     offchip = sum(e.report.offchip_bytes * e.count for e in result.einsums)
+    known = result.energy_known          # empty, not 0, where no figure counted anything
     return {**row, "model_latency_s": result.model_latency_s,
-            "tokens_per_s": result.tokens_per_s, "energy_j": result.energy_j,
-            "energy_per_token_j": result.energy_per_token_j, "offchip_bytes": offchip,
+            "tokens_per_s": result.tokens_per_s, "energy_j": result.energy_j if known else None,
+            "energy_per_token_j": result.energy_per_token_j if known else None,
+            "offchip_bytes": offchip,
             "fits": result.fits, "status": "ok"}
 
 

@@ -68,3 +68,22 @@ def test_bad_parameter_is_a_spec_error_naming_file_and_parameter(tmp_path, param
         load_sweep(path)
     text = str(info.value)
     assert str(path) in text and parameter in text and expected in text
+
+
+def test_a_vit_point_defaults_to_its_patches_and_reports_unknown_energy(tmp_path):
+    """Without seq_len a ViT point's prompt is its patches + 1 ((144 / 16)^2 + 1 = 82, counted
+    by the lowering) and any other workload's is 512; on the STM32F746 preset, which has no
+    energy figure, the row's energy is empty rather than 0."""
+    from accelsim.sweep.run import evaluate_point
+
+    vit = ROOT / "workloads" / "deit-tiny-144.yaml"
+    path = tmp_path / "sweep.yaml"
+    path.write_text("kind: sweep\nversion: 1\nname: t\n"
+                    f"hardware: {ROOT / 'hw_configs' / 'stm32f746.yaml'}\n"
+                    f"workloads: [{vit}, {WORKLOAD}]\nparameters:\n  clock: [216 MHz]\n")
+    points = {Path(p.workload).name: p for p in load_sweep(path).points}
+    assert points["fusemax-bert.yaml"].seq_len == 512
+    assert points["deit-tiny-144.yaml"].seq_len is None
+    row = evaluate_point(points["deit-tiny-144.yaml"], budget=40)
+    assert row["status"] == "ok" and row["energy_j"] is None
+    assert row["tokens_per_s"] == pytest.approx(82 / row["model_latency_s"])
