@@ -74,3 +74,14 @@ def test_one_pass_fused_mapping_keeps_the_2d_array_busy_at_64k():
                    progress=False, bound=False)
     assert len(found.groups) == 1
     assert found.groups[0].report.utilization > 0.98
+
+
+def test_one_pass_at_1m_tokens_keeps_every_intermediate_on_chip():
+    """XLM (16 heads of 128, batch 64) at 1M tokens: FuseMax's cascade fuses whole, so no
+    intermediate (the blocked numerators included, 1,024 x 1M x 4,096 blocks x 128 of them)
+    goes off chip; query tiles must be small enough to fit beside their state and large
+    enough that K and V are not re-read per handful of rows."""
+    sizes = {"H": 16 * 64, "E": 128, "F": 128, "M": 1 << 20, "P": 1 << 20, "M0": 256}
+    found = search(BoundCascade(ONE_PASS, sizes), FUSEMAX, objective="edp", progress=False,
+                   bound=False)
+    assert [g.members for g in found.groups] == [tuple(e.name for e in ONE_PASS.einsums)]
