@@ -104,10 +104,9 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
     """
     seq_len = _prompt(target, seq_len)
     from accelsim import report as out
-    from accelsim.spec.load import read_document
+    from accelsim.pipeline import is_workload
 
-    is_workload = str(target).endswith(".json") or read_document(target)[1] == "workload"
-    if is_workload:
+    if is_workload(target):
         result = _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype,
                                     attention, strategy, budget, quiet, fuse)
         if json_path:
@@ -186,17 +185,10 @@ def _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype, a
 
 
 def _prompt(target, seq_len):
-    """``--seq`` left out: 512 tokens, or for a ViT workload its patches plus the class token
-    (``None``: the lowering counts them)."""
-    if seq_len is not None:
-        return seq_len
-    from accelsim.lower import load_workload
-    from accelsim.spec.load import read_document
+    """``--seq`` left out: accelsim.pipeline.prompt_for (512 tokens, or a ViT's patches + 1)."""
+    from accelsim.pipeline import prompt_for
 
-    if str(target).endswith(".json") or read_document(target)[1] == "workload":
-        if load_workload(target).model.image_size is not None:
-            return None
-    return 512
+    return prompt_for(target, seq_len)
 
 
 def _workload_options(func):
@@ -373,30 +365,11 @@ def compare(hardware_a, hardware_b, workload, phase, batch, seq_len, kv_len, dty
     Example: accelsim compare hw_configs/a100-sxm4-80gb.yaml hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode --kv 4096
     """
     seq_len = _prompt(workload, seq_len)
-    from rich.console import Console
-    from rich.table import Table
-
     from accelsim import report as out
 
-    results = [_evaluate_workload(hw, workload, phase, batch, seq_len, kv_len, dtype, attention,
-                                  "anneal", budget, False) for hw in (hardware_a, hardware_b)]
-    a, b = results
-    table = Table(title=f"{a.workload} {a.phase}: {a.hardware} vs {b.hardware}")
-    for column in ("metric", a.hardware, b.hardware, "B / A"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for label, key, unit in (("latency per layer", "layer_latency_s", "s"),
-                             ("latency per model", "model_latency_s", "s"),
-                             ("tokens/s", "tokens_per_s", ""), ("energy", "energy_j", "J"),
-                             ("energy per token", "energy_per_token_j", "J")):
-        va, vb = getattr(a, key), getattr(b, key)
-        if unit == "J" and not (a.energy_known and b.energy_known):
-            table.add_row(label, out._si(va, unit) if a.energy_known else "unknown",
-                          out._si(vb, unit) if b.energy_known else "unknown", "n/a")
-            continue
-        table.add_row(label, out._si(va, unit), out._si(vb, unit),
-                      f"{vb / va:.3g}" if va else "n/a")
-    table.add_row("fits", "yes" if a.fits else "no", "yes" if b.fits else "no", "")
-    Console().print(table)
+    a, b = [_evaluate_workload(hw, workload, phase, batch, seq_len, kv_len, dtype, attention,
+                               "anneal", budget, False) for hw in (hardware_a, hardware_b)]
+    _print([out.compare_table(a, b)], [])
     if json_path:
         out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
                                    "a": a.to_dict(), "b": b.to_dict()})

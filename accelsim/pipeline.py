@@ -93,7 +93,7 @@ class WorkloadResult:
     def energy_known(self) -> bool:
         """False where no kernel counted any energy for want of published figures (the
         total then reads 0 J but is unknown)."""
-        return bool(self.energy_j) or not any(e.report.energy_missing for e in self.einsums)
+        return any(e.report.energy_known for e in self.einsums)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -179,7 +179,10 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
     energy = sum(r.report.energy_pj * r.count for r in results) * 1e-12
     if phase == "prefill":  # a ViT's prompt is its patches (seq_len may be left out)
         seq_len = prompt_length(spec.model, seq_len)
-    tokens = _total(seq_len, batch) if phase == "prefill" else _total(1, batch, kv_len)
+        tokens = context = _summed(seq_len, batch)      # all in the cache afterwards
+    else:                   # one new token per sequence, after its cached ones
+        tokens = len(kv_len) if isinstance(kv_len, (list, tuple)) else batch
+        context = _summed(kv_len, batch) + tokens
     peak: dict[str, float] = {}
     for r in results:
         for level in r.report.levels:
@@ -188,9 +191,6 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
     kv_dtype = (dtype.get("kv", dtype.get("activations", "bf16")) if isinstance(dtype, dict)
                 else dtype)
     weights = parameter_count(spec) * BYTES_PER_ELEMENT[weights_dtype]
-    # tokens in the cache after this step, over the batch (one length, or one per sequence)
-    context = _total(seq_len, batch) if phase == "prefill" else \
-        _total(kv_len, batch) + _total(1, batch, kv_len)
     causal = spec.model.causal   # encoders (BERT, ViT) keep no KV cache between steps
     kv = kv_cache_bytes_per_token(spec, kv_dtype) * context if causal else 0.0
     capacity = arch.levels[0].capacity_bytes
@@ -210,23 +210,39 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
         evaluated=evaluated, search_s=elapsed)
 
 
-def _total(length, batch: int, lengths=None) -> int:
-    """A length summed over the batch: ``length`` a list (one per sequence) or one for all;
-    with ``lengths`` a list, ``length`` once per entry of it."""
-    if isinstance(length, (list, tuple)):
-        return sum(length)
-    count = len(lengths) if isinstance(lengths, (list, tuple)) else batch
-    return count * (length or 0)
+def _summed(length, batch: int) -> int:
+    """A length over the batch: a list (one per sequence) summed, or one for all."""
+    return sum(length) if isinstance(length, (list, tuple)) else batch * length
 
 
-# ------------------------------------------------------------- search targets (CLI)
+# ------------------------------------------------------------- targets (CLI, sweeps)
+
+DEFAULT_SEQ_LEN = 512
+"""Prompt length (or KV-cache length) when the command line or a sweep gives none."""
+
+
+def is_workload(target) -> bool:
+    """Whether ``target`` is a workload (a workload YAML or a Hugging Face config.json), not
+    a cascade file."""
+    from accelsim.spec.load import read_document
+
+    return str(target).endswith(".json") or read_document(target)[1] == "workload"
+
+
+def prompt_for(target, seq_len: int | None) -> int | None:
+    """``seq_len`` if given, else DEFAULT_SEQ_LEN tokens, or for a ViT workload None: its
+    patches plus the class token, which the lowering counts."""
+    if seq_len is not None:
+        return seq_len
+    if is_workload(target) and load_workload(target).model.image_size is not None:
+        return None
+    return DEFAULT_SEQ_LEN
+
 
 def cascades_of(target, sizes, phase, batch, seq_len, kv_len, dtype, attention):
     """The cascades of a cascade file or of a lowered workload (pre, layer, post), with
     their sizes, element types and roles."""
-    from accelsim.spec.load import read_document
-
-    if str(target).endswith(".json") or read_document(target)[1] == "workload":
+    if is_workload(target):
         lowered = lower(target, phase, batch=batch,
                         seq_len=seq_len if phase == "prefill" else None,
                         kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,

@@ -84,7 +84,8 @@ def run(batch, threads: int, repeats: int) -> float:
              np.full((LEVELS, 3), 8, np.int64),               # int8 elements...
              np.array([32, 8, 8], np.int64),                  # ...in 4-word DRAM bursts
              np.array([[64.0, 64, 64], [6, 6, 6], [0.5, .5, .5]]))
-    args = (rank, factor, level, spatial, keeps, SIZES, DIM_RANK, DIM_DIV, NDIMS, READ_WRITE) + flags + out
+    args = ((rank, factor, level, spatial, keeps, SIZES, DIM_RANK, DIM_DIV, NDIMS, READ_WRITE)
+            + flags + out)
     count_batch(*args)                                   # warm (compiled or cached)
     best = float("inf")
     for _ in range(repeats):

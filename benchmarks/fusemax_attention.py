@@ -18,8 +18,9 @@ utilization in the 1-pass mapping's largest group (its operations over its busy 
 an exponential counted as the 6 MACs and an add it takes), and the latency and
 utilization of the best 1-pass mapping evaluated that moves only compulsory traffic
 (res1: FuseMax's schedule, a head's Q, K, V and output resident in the global buffer
-while tiles of queries and blocks of keys stream through; '-' where none fits).  Then the geometric means, beside the
-paper's averages: FuseMax is 6.7x faster than FLAT and uses 79% of its energy.  Energy here
+while tiles of queries and blocks of keys stream through; '-' where none fits).  Then the
+geometric means, beside the paper's averages: FuseMax is 6.7x faster than FLAT and uses 79%
+of its energy.  Energy here
 leaves out the global buffer and the 2-D array's registers (no 45 nm figure in the preset),
 so energy ratios count DRAM, the 1-D array's registers and compute.
 

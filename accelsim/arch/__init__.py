@@ -95,6 +95,11 @@ class Architecture:
     """The whole chip's power while running (HardwareSpec.run_power); when set, it is also
     ``leakage_pj_per_cycle`` (power / clock) and the only energy counted."""
 
+    @property
+    def launch_pj(self) -> float:
+        """Energy of one launch's overhead: the chip's run power over it (0 without one)."""
+        return (self.run_power_w or 0.0) * self.launch_overhead_s * 1e12
+
     @classmethod
     def from_spec(cls, spec: HardwareSpec, file: str | None = None) -> "Architecture":
         clock = spec.clock.value

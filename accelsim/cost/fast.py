@@ -11,7 +11,6 @@ problem and one hierarchy, and returns one :class:`FastCounts` per nest.  The or
 from __future__ import annotations
 
 from contextlib import contextmanager
-
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 

@@ -171,6 +171,9 @@ class Member:
     machine: Architecture
     """The machine the nest is built on: the architecture, with the level of on-chip
     shared loops split in two (:func:`working_level`)."""
+    branch: int
+    """The group's branch level as an index of the architecture's levels (a split level
+    itself: its working part is the branch)."""
 
 
 def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str, str],
@@ -337,7 +340,8 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
     lists.update(own_lists)
     produced_elsewhere = frozenset(t for t in bound.einsum.inputs if t in written and t != name)
     keeps = _kept(problem, machine, bound.roles, lists, file, internal, branch, produced_elsewhere)
-    return Member(bound, _assemble(problem, machine, keeps, loops, file), repeats, machine)
+    return Member(bound, _assemble(problem, machine, keeps, loops, file), repeats, machine,
+                  branch if split is None else split)
 
 
 def _check_splits(loops: list[Loop], original: list[Loop], splits: list[Split],

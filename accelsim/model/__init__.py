@@ -97,6 +97,12 @@ class Report:
     offchip_bytes: float
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def energy_known(self) -> bool:
+        """False where nothing was counted for want of published figures: the total then
+        reads 0 pJ but is unknown."""
+        return bool(self.energy_pj) or not self.energy_missing
+
     def to_dict(self) -> dict:
         """A JSON-serializable dict (numbers are plain ints and floats)."""
         out = asdict(self)
@@ -136,12 +142,8 @@ def evaluate_group(cascade: Cascade, arch: Architecture, mapping: MappingSpec, *
     roles = default_roles(cascade) | dict(mapping.roles)
     members = build_group_nests(cascade, dict(sizes or {}), dtypes, roles, arch, mapping, file)
     items = [(m.bound, m.nest, m.repeats, m.machine) for m in members]
-    shared = [arch.level_index(lm.level) for lm in mapping.shared if lm.temporal or lm.spatial]
-    branch = max(shared, default=0) + 1
-    if members and len(members[0].machine.levels) > len(arch.levels):
-        branch -= 1              # an on-chip level split in two: it is the branch level
     return _report(items, arch, mapping.name, "+".join(mapping.group or ()), file,
-                   branch=branch)
+                   branch=members[0].branch)
 
 
 def _report(items, arch: Architecture, mapping_name: str, label: str,
@@ -267,8 +269,9 @@ def _rows(arch: Architecture, nest, fast, bound: BoundEinsum) -> list[TensorTraf
                 continue
             reads, fills, updates, first = (int(x) for x in fast.counts[lv, t])
             rows.append(TensorTraffic(
-                level=level.name.removesuffix(WORKING), tensor=tensor.name, reads=reads, fills=fills, updates=updates,
-                first_touches=first, bytes=(reads + fills + updates) * tensor.bytes_per_element,
+                level=level.name.removesuffix(WORKING), tensor=tensor.name, reads=reads,
+                fills=fills, updates=updates, first_touches=first,
+                bytes=(reads + fills + updates) * tensor.bytes_per_element,
                 tile_elements=int(fast.capacity[lv, t]), instances=int(fast.instances[lv, t]),
                 energy_pj=float(fast.energy[lv, t].sum()) if level.has_energy else None))
     return rows
@@ -314,6 +317,12 @@ def unit_for(arch: Architecture, ir_class: str) -> ComputeUnit:
     return unit
 
 
+def peak_cycles(unit: ComputeUnit, cls: str, n: float, dtype: str) -> float:
+    """Cycles of ``n`` operations of IR class ``cls`` on ``unit`` at its peak (every
+    instance busy; an operation costs its ``op_cycles``)."""
+    return n * unit.op_cycles.get(IR_TO_UNIT[cls], 1.0) / (unit_rate(unit, dtype) * unit.count)
+
+
 def unit_rate(unit: ComputeUnit, dtype: str) -> float:
     """Operations per cycle per instance of ``unit`` on ``dtype``; a unit that lists no rate
     for it runs at the rate of the first element type it lists."""
@@ -338,17 +347,15 @@ def _compute_cycles(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
         if n == 0:
             continue
         unit = unit_for(arch, cls)
-        rate = unit_rate(unit, dtype)
-        cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
+        floor = peak_cycles(unit, cls, n, dtype)
         if unit is main:
             # the mapping spreads every operation of the Einsum over the main unit's instances,
             # but no faster than the unit's peak (a mapping may fan out wider than a unit that
             # has fewer instances than the compute level, e.g. one vector unit beside 4 MXUs)
             busy = fast.steps * (n / total_ops) if fast.operations else 0.0
-            floor = n * cost / (rate * unit.count)
-            cycles[unit.name] = cycles.get(unit.name, 0.0) + max(busy * cost / rate, floor)
-        else:
-            cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (rate * unit.count)
+            cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
+            floor = max(busy * cost / unit_rate(unit, dtype), floor)
+        cycles[unit.name] = cycles.get(unit.name, 0.0) + floor
     peak = main.count * unit_rate(main, dtype)
     return cycles, peak, main
 
@@ -367,6 +374,18 @@ class _Ports:
     """bytes / (busy x the level's read bandwidth / sms)."""
 
 
+def sm_port_level(arch: Architecture) -> int | None:
+    """GPUs: the index of the shared level the SMs' ports hang off (the last level with one
+    instance above one per SM), or None for other families or where it gives no bandwidth."""
+    if arch.family != "gpu":
+        return None
+    edge = next((i for i in range(len(arch.levels) - 1)
+                 if arch.levels[i].fanout == 1 and arch.levels[i + 1].fanout > 1), None)
+    if edge is None or math.isinf(arch.levels[edge].read_bytes_per_cycle):
+        return None
+    return edge
+
+
 def _sm_ports(arch: Architecture, traffic: tuple[TensorTraffic, ...]) -> _Ports | None:
     """GPUs: each SM reaches L2 through its own port, which carries the SM's share of L2's
     read bandwidth (hw_configs/SOURCES.md, 'SM ports').  What crosses the ports is what the
@@ -374,11 +393,8 @@ def _sm_ports(arch: Architecture, traffic: tuple[TensorTraffic, ...]) -> _Ports 
     the SMs, and what the SMs write back to it.  k busy SMs of N draw at most k/N of the
     bandwidth: fewer thread blocks than SMs cannot use all of it.  None for other families
     or where that level gives no bandwidth."""
-    if arch.family != "gpu":
-        return None
-    edge = next((i for i in range(len(arch.levels) - 1)
-                 if arch.levels[i].fanout == 1 and arch.levels[i + 1].fanout > 1), None)
-    if edge is None or math.isinf(arch.levels[edge].read_bytes_per_cycle):
+    edge = sm_port_level(arch)
+    if edge is None:
         return None
     index = {lv.name: i for i, lv in enumerate(arch.levels)}
     inner = [t for t in traffic if index[t.level] > edge]
@@ -470,8 +486,7 @@ def _finish(label, arch, mapping_name, traffic, levels, ops, unit_cycles, utiliz
             compute_pj += n * (pj or 0.0)
     breakdown["compute"] = compute_pj
     if whole_chip:          # the chip draws its run power through a launch's overhead too
-        breakdown["run power"] = (arch.leakage_pj_per_cycle * cycles
-                                  + arch.run_power_w * arch.launch_overhead_s * 1e12)
+        breakdown["run power"] = arch.leakage_pj_per_cycle * cycles + arch.launch_pj
     else:
         breakdown["leakage"] = arch.leakage_pj_per_cycle * cycles
     notes += tuple(f"{lv.name}: tiles ({lv.tile_bytes:g} B) fit once but not twice: no double "

@@ -76,7 +76,7 @@ def summary_lines(report: Report) -> list[str]:
     lines = [
         f"latency     {_si(report.latency_s, 's')}  ({report.cycles:,.0f} cycles, bottleneck: "
         f"{report.bottleneck})",
-        f"energy      {_energy(report.energy_pj * 1e-12, report.energy_missing)}"
+        f"energy      {_energy(report.energy_pj * 1e-12, report.energy_known)}"
         + (f"  (leaves out {', '.join(report.energy_missing)}: no published figure)"
            if report.energy_missing else ""),
         f"off-chip    {_si(report.offchip_bytes, 'B')}",
@@ -130,20 +130,40 @@ def workload_table(result):
     for e in result.einsums:
         r = e.report
         table.add_row(e.part, kernel_label(e.name), str(e.count), _si(r.latency_s, "s"),
-                      _energy(r.energy_pj * 1e-12, r.energy_missing), _si(r.offchip_bytes, "B"),
+                      _energy(r.energy_pj * 1e-12, r.energy_known), _si(r.offchip_bytes, "B"),
                       f"{r.utilization:.0%}", r.bottleneck)
     return table
 
 
-def _energy(joules: float, missing) -> str:
-    """An energy, or 'unknown' where nothing was counted because no unit has a figure (a
-    zero would read as a measurement)."""
-    return "unknown" if missing and not joules else _si(joules, "J")
+def _energy(joules: float, known: bool, pj: bool = False) -> str:
+    """An energy (in pJ to four figures with ``pj``), or 'unknown' where nothing was counted
+    because no unit has a figure (a zero would read as a measurement)."""
+    if not known:
+        return "unknown"
+    return f"{joules * 1e12:.4g} pJ" if pj else _si(joules, "J")
 
 
-def _pj(picojoules: float, missing) -> str:
-    """As :func:`_energy`, in pJ to four figures."""
-    return "unknown" if missing and not picojoules else f"{picojoules:.4g} pJ"
+def compare_table(a, b):
+    """A rich Table: two workload results side by side with the ratio B / A of every total
+    (energies 'unknown', without a ratio, where a design has no figure)."""
+    from rich.table import Table
+
+    table = Table(title=f"{a.workload} {a.phase}: {a.hardware} vs {b.hardware}")
+    for column in ("metric", a.hardware, b.hardware, "B / A"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, key, unit in (("latency per layer", "layer_latency_s", "s"),
+                             ("latency per model", "model_latency_s", "s"),
+                             ("tokens/s", "tokens_per_s", ""), ("energy", "energy_j", "J"),
+                             ("energy per token", "energy_per_token_j", "J")):
+        va, vb = getattr(a, key), getattr(b, key)
+        if unit == "J":
+            ratio = va and a.energy_known and b.energy_known
+            table.add_row(label, _energy(va, a.energy_known), _energy(vb, b.energy_known),
+                          f"{vb / va:.3g}" if ratio else "n/a")
+        else:
+            table.add_row(label, _si(va, unit), _si(vb, unit), f"{vb / va:.3g}" if va else "n/a")
+    table.add_row("fits", "yes" if a.fits else "no", "yes" if b.fits else "no", "")
+    return table
 
 
 def kernel_label(name: str) -> str:
@@ -165,12 +185,13 @@ def workload_lines(result) -> list[str]:
         lines.append(f"on chip     {len(on_chip)} intermediates never leave the chip: "
                      + ", ".join(on_chip))
     missing = sorted({m for e in result.einsums for m in e.report.energy_missing})
+    known = result.energy_known
     lines += [
         f"per layer   {_si(result.layer_latency_s, 's')}  x {result.layers} layers",
         f"model       {_si(result.model_latency_s, 's')}  ({result.tokens} token(s): "
         f"{result.tokens_per_s:,.1f} tokens/s)",
-        f"energy      {_energy(result.energy_j, missing)}  "
-        f"({_energy(result.energy_per_token_j, missing)} per token)",
+        f"energy      {_energy(result.energy_j, known)}  "
+        f"({_energy(result.energy_per_token_j, known)} per token)",
         "peak tiles  " + ", ".join(f"{k} {_si(v, 'B')}" for k, v in result.peak_bytes.items()),
         f"fits        {'yes' if result.fits else 'NO'}: {result.fits_note}",
     ]
@@ -214,18 +235,20 @@ def cascade_search_table(found):
     for g in found.groups:
         table.add_row(kernel_label("+".join(g.members)),
                       ", ".join(f"{r}={t}" for r, t in g.tiles.items()) or "-",
-                      f"{g.report.latency_s:.4g}", _pj(g.report.energy_pj, g.report.energy_missing),
+                      f"{g.report.latency_s:.4g}",
+                      _energy(g.report.energy_pj * 1e-12, g.report.energy_known, pj=True),
                       f"{g.report.offchip_bytes:,.0f}", ", ".join(g.on_chip) or "-")
     return table
 
 
 def cascade_search_lines(found) -> list[str]:
     """A cascade search's fused and unfused totals, found / bound and effort."""
-    missing = [m for g in found.groups for m in g.report.energy_missing]
+    known = any(g.report.energy_known for g in found.groups)   # same machine fused or not
     lines = [f"fused       latency {found.latency_s:.4g} s, energy "
-             f"{_pj(found.energy_pj, missing)}, off-chip {found.offchip_bytes:,.0f} B",
+             f"{_energy(found.energy_pj * 1e-12, known, pj=True)}, "
+             f"off-chip {found.offchip_bytes:,.0f} B",
              f"unfused     latency {found.unfused_latency_s:.4g} s, energy "
-             f"{_pj(found.unfused_energy_pj, missing)}, "
+             f"{_energy(found.unfused_energy_pj * 1e-12, known, pj=True)}, "
              f"off-chip {found.unfused_offchip_bytes:,.0f} B"]
     if found.found_over_bound is not None:
         lines.append(f"off-chip    found / lower bound = {found.found_over_bound:.3f}")

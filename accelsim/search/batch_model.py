@@ -34,7 +34,8 @@ import numpy as np
 from accelsim.arch import Architecture
 from accelsim.cost.fast import NestArrays, count_arrays
 from accelsim.mapping import BoundEinsum
-from accelsim.model import IR_TO_UNIT, operand_dtype, unit_for, unit_rate
+from accelsim.model import (IR_TO_UNIT, operand_dtype, peak_cycles, sm_port_level, unit_for,
+                            unit_rate)
 from accelsim.search import kernels as search_kernels
 from accelsim.search.space import Candidates, MapSpace
 
@@ -104,12 +105,9 @@ class ModelConstants:
 
 
 def _port_edge(arch: Architecture) -> tuple[int, float]:
-    """The level and per-SM bandwidth of the SMs' ports into L2, as accelsim.model sees them."""
-    if arch.family != "gpu":
-        return -1, 0.0
-    edge = next((i for i in range(len(arch.levels) - 1)
-                 if arch.levels[i].fanout == 1 and arch.levels[i + 1].fanout > 1), None)
-    if edge is None or np.isinf(arch.levels[edge].read_bytes_per_cycle):
+    """The level and per-SM bandwidth of the SMs' ports into L2 (accelsim.model), or -1."""
+    edge = sm_port_level(arch)
+    if edge is None:
         return -1, 0.0
     return edge, arch.levels[edge].read_bytes_per_cycle / arch.levels[edge + 1].fanout
 
@@ -130,15 +128,14 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> ModelConstants:
         compute_pj += n * (pj or 0.0)
         rate = unit_rate(unit, dtype)
         cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
-        fixed = n * cost / (rate * unit.count)
+        fixed = peak_cycles(unit, cls, n, dtype)
         if unit is main:       # busy steps, but no faster than the unit's peak (fixed)
             terms.append(ComputeTerm(unit.name, 1.0, fixed, n / total, cost, rate))
         else:
             terms.append(ComputeTerm(unit.name, 0.0, fixed, 0.0, cost, rate))
     used = sum(n * main.op_cycles.get(IR_TO_UNIT[c], 1.0) for c, n in ops.items()
                if n and unit_for(arch, c) is main)
-    if arch.run_power_w is not None:     # run power through the launch overhead (the model)
-        compute_pj += arch.run_power_w * arch.launch_overhead_s * 1e12
+    compute_pj += arch.launch_pj         # run power through the launch overhead (the model)
     edge, share = _port_edge(arch)
     return ModelConstants(
         has_energy=np.array([lv.has_energy for lv in arch.levels]),

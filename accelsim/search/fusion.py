@@ -123,6 +123,12 @@ class FusedGroup:
                      if name not in self.cascade.outputs and name not in outside
                      and any(name in e.inputs for e in self.einsums()))
 
+    def held(self, einsum: Einsum) -> frozenset[str]:
+        """Tensors of a member the group keeps on chip: the group's intermediates and what
+        the member reads that another member writes."""
+        written = set(self.members) - {einsum.name}
+        return frozenset(set(self.internal()) | (set(einsum.inputs) & written))
+
     def row_ranks(self) -> tuple[str, ...]:
         """Ranks every member has in its output, in the last member's output order."""
         return self._row_ranks

@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from accelsim.arch import Architecture
 from accelsim.errors import MappingError
 from accelsim.ir import Cascade
 from accelsim.mapping import BoundEinsum, einsum_problem
-from accelsim.model import IR_TO_UNIT, operand_dtype, unit_for, unit_rate
+from accelsim.model import IR_TO_UNIT, operand_dtype, peak_cycles, unit_for
 from accelsim.search.bound import offchip_lower_bound
 
 if TYPE_CHECKING:
@@ -65,13 +66,8 @@ def group_bound(group: FusedGroup, capacity: float) -> float:
     with the group's on-chip tensors free (its intermediates, and what a member reads that
     another member wrote).  Each member's nest moves its own data, so the sum bounds the
     group's traffic."""
-    internal = set(group.internal())
-    written = set(group.members)
-    total = 0.0
-    for einsum in group.einsums():
-        free = frozenset(internal | (set(einsum.inputs) & (written - {einsum.name})))
-        total += einsum_bound(group.bound(einsum), capacity, free, group.cascade)
-    return total
+    return sum(einsum_bound(group.bound(einsum), capacity, group.held(einsum), group.cascade)
+               for einsum in group.einsums())
 
 
 def cascade_bound(target: BoundCascade, capacity: float) -> float:
@@ -101,12 +97,10 @@ class GroupFloor:
         self.members: dict[tuple, tuple] = {}
 
     def __call__(self, group: FusedGroup) -> dict[str, float]:
-        internal = set(group.internal())
-        written = set(group.members)
         traffic, energy = 0.0, 0.0
         units: dict[str, float] = {}
         for einsum in group.einsums():
-            free = frozenset(internal | (set(einsum.inputs) & (written - {einsum.name})))
+            free = group.held(einsum)
             key = (einsum.name, free)
             if key not in self.members:
                 self.members[key] = self._member(group.bound(einsum), free, group.cascade)
@@ -120,9 +114,7 @@ class GroupFloor:
         if math.isfinite(top.read_bytes_per_cycle):
             floor = max(floor, traffic / top.read_bytes_per_cycle)
         latency = floor / self.arch.clock_hz + self.arch.launch_overhead_s
-        energy += self.arch.leakage_pj_per_cycle * floor
-        if self.arch.run_power_w is not None:
-            energy += self.arch.run_power_w * self.arch.launch_overhead_s * 1e12
+        energy += self.arch.leakage_pj_per_cycle * floor + self.arch.launch_pj
         return {"energy": energy, "latency": latency, "traffic": traffic}
 
     def _member(self, bound: BoundEinsum, free: frozenset[str], cascade: Cascade):
@@ -134,7 +126,5 @@ class GroupFloor:
                 continue
             unit = unit_for(self.arch, cls)
             pj += n * (unit.energy_pj.get(IR_TO_UNIT[cls]) or 0.0)
-            cost = unit.op_cycles.get(IR_TO_UNIT[cls], 1.0)
-            cycles[unit.name] = cycles.get(unit.name, 0.0) + n * cost / (
-                unit_rate(unit, dtype) * unit.count)
+            cycles[unit.name] = cycles.get(unit.name, 0.0) + peak_cycles(unit, cls, n, dtype)
         return traffic, pj, cycles

@@ -71,7 +71,7 @@ def validate_document(doc: Document, kind: str) -> BaseModel:
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecErrors([_to_spec_error(err, doc, model) for err in exc.errors()]) from None
+        raise SpecErrors([to_spec_error(err, doc, model) for err in exc.errors()]) from None
 
 
 def load_spec(path: str | os.PathLike, kind: str | None = None) -> BaseModel:
@@ -82,7 +82,9 @@ def load_spec(path: str | os.PathLike, kind: str | None = None) -> BaseModel:
     return validate_document(doc, found)
 
 
-def _to_spec_error(err: dict, doc: Document, model: type[BaseModel]) -> SpecError:
+def to_spec_error(err: dict, doc: Document, model: type[BaseModel]) -> SpecError:
+    """One pydantic validation error of ``doc`` (validated as ``model``) as a SpecError with
+    the field path, its line and column, and what was expected."""
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
     if kind == "extra_forbidden":

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 from accelsim.arch import Architecture
 from accelsim.errors import AccelsimError, SpecError, SpecErrors
-from accelsim.lower import load_workload
+from accelsim.pipeline import prompt_for
 from accelsim.spec.load import read_document, validate_document
 from accelsim.spec.sweep import SweepSpec
 from accelsim.yamlio import Document
@@ -83,8 +83,7 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         workloads[name] = os.path.join(base_dir, name)
         if not os.path.isfile(workloads[name]):
             raise SpecError(f"no such workload file {name!r}", file=file, path=f"workloads[{i}]")
-        lengths[name] = spec.seq_len if spec.seq_len is not None else \
-            (None if load_workload(workloads[name]).model.image_size is not None else 512)
+        lengths[name] = prompt_for(workloads[name], spec.seq_len)
     points = []
     archs: dict[tuple, Architecture] = {}
     for values, workload, phase in _combinations(spec):

@@ -27,8 +27,9 @@ from typing import Literal, Optional
 
 from pydantic import Field, ValidationError
 
-from accelsim.errors import SpecError, format_path
+from accelsim.errors import SpecError
 from accelsim.spec.fields import Count, Name, SpecModel
+from accelsim.spec.load import to_spec_error
 from accelsim.validate.output import Row, mape
 from accelsim.validate.programs import cdiv, loops
 from accelsim.yamlio import read_yaml
@@ -85,25 +86,12 @@ def load_published(path: str | os.PathLike) -> PublishedFile:
     try:
         return PublishedFile.model_validate(doc.data)
     except ValidationError as exc:
-        raise _first_problem(doc, exc.errors()) from None
-
-
-def _first_problem(doc, errors: list[dict]) -> SpecError:
-    first = errors[0]
-    loc = tuple(first.get("loc", ()))
-    kind = first.get("type", "")
-    if kind == "missing":
-        message = "missing required field"
-    elif kind == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}"
-    else:
-        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-        message = message.replace("Input should be", "expected") + f", got {first.get('input')!r}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problems)"
-    line, column = doc.locate(loc)
-    return SpecError(message, file=doc.file, path=format_path(loc) or None, line=line,
-                     column=column)
+        errors = exc.errors()
+        first = to_spec_error(errors[0], doc, PublishedFile)
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        loc = first.location
+        raise SpecError(first.message + more, file=loc.file, path=loc.path, line=loc.line,
+                        column=loc.column) from None
 
 
 def compare(paths=None, hardware=None) -> tuple[list[Row], float, list[tuple[str, str]]]:
