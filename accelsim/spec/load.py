@@ -140,8 +140,8 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
         else:
             return []
     current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+    if isinstance(current, type) and issubclass(current, BaseModel):   # keys as written
+        return [f.alias or name for name, f in current.model_fields.items()]
     return []
 
 

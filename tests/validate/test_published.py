@@ -91,3 +91,13 @@ def test_malformed_file_is_one_line_naming_file_and_field(run_cli, tmp_path, old
 def test_validate_without_hardware_or_published_is_a_usage_error(run_cli):
     code, out, err = run_cli("validate")
     assert code == 2 and "HARDWARE" in err
+
+
+def test_unknown_key_hint_lists_keys_as_written(run_cli, tmp_path):
+    """The row field ``pass`` is ``pass_`` in Python; the hint names the YAML key."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DATA.read_text(encoding="utf-8").replace(
+        "runtime_ms: 0.08}", "runtime_ms: 0.08, runtme: 3}", 1), encoding="utf-8")
+    code, out, err = run_cli("validate", "--published", str(bad))
+    assert code == 2 and "did you mean 'runtime_ms'?" in err
+    assert ", pass, " in err and "pass_" not in err
