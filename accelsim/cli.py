@@ -279,12 +279,14 @@ def search(hardware, target, einsum_name, fuse, phase, batch, seq_len, kv_len, d
 
 
 def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
+    from accelsim.dtypes import ROLES
+
     roles = {}
     for pair in pairs:
         name, _, role = pair.partition("=")
-        if not name or role not in ("input", "weight", "output", "intermediate"):
-            raise click.BadParameter(f"{pair!r} is not TENSOR=ROLE with a role among input, "
-                                     "weight, output, intermediate", param_hint="--role")
+        if not name or role not in ROLES:
+            raise click.BadParameter(f"{pair!r} is not TENSOR=ROLE with a role among "
+                                     f"{', '.join(ROLES)}", param_hint="--role")
         roles[name] = role
     return roles
 

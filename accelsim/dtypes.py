@@ -1,4 +1,4 @@
-"""Element types and their sizes, shared by every layer."""
+"""Element types and their sizes, and the roles a tensor plays, shared by every layer."""
 
 from __future__ import annotations
 
@@ -20,3 +20,8 @@ def element_bytes(dtype: str, *, file: str | None = None, path: str | None = Non
     except (KeyError, TypeError):
         raise SpecError(f"unknown element type {dtype!r}; expected one of {', '.join(DTYPES)}",
                         file=file, path=path) from None
+
+
+ROLES = ("input", "weight", "output", "intermediate")
+"""Roles a tensor plays: a lowering records one per tensor, and a level's keep/bypass lists
+and a mapping's role overrides may name roles instead of tensors."""

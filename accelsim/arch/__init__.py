@@ -13,12 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from accelsim.dtypes import ROLES  # noqa: F401  (a level's keep/bypass lists may name roles)
 from accelsim.errors import SpecError
 from accelsim.spec.hardware import HardwareSpec, LevelSpec
 from accelsim.units import Quantity
-
-ROLES = ("input", "weight", "output", "intermediate")
-"""Roles a tensor can play; a level's keep/bypass lists may name roles instead of tensors."""
 
 
 @dataclass(frozen=True)

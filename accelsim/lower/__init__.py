@@ -16,9 +16,9 @@ Attention variants are plain functions in :data:`ATTENTION_VARIANTS` (``3pass``,
 ``1pass``/``fusemax``, ``flash2``, ``splitkv``).
 """
 
+from accelsim.dtypes import ROLES
 from accelsim.lower.attention import (ATTENTION_VARIANTS, AttentionBlock, AttentionSpec,
                                       attention_variant)
-from accelsim.lower.builder import ROLES
 from accelsim.lower.generation import GenerationSummary, generate_summary
 from accelsim.lower.lowered import Lowered
 from accelsim.lower.params import kv_cache_bytes_per_token, layer_parameters, parameter_count

@@ -22,9 +22,6 @@ from accelsim.errors import LoweringError, SpecError
 from accelsim.ir import Cascade, Einsum, Tensor, verify
 from accelsim.lower.precision import Precision
 
-ROLES = ("input", "weight", "output", "intermediate")
-"""Roles a tensor of a lowered cascade plays; the mapping layer keeps or bypasses by role."""
-
 _IDENTIFIER = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z][A-Za-z0-9_]*")
 
 
