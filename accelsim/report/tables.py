@@ -1,0 +1,176 @@
+"""Reports for people: rich tables and short lines of totals.
+
+rich is imported inside each table function, so scripts that only want JSON never pay for it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from accelsim.model import Report
+
+
+def _si(value: float, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}"
+    exponent = max(-5, min(4, int(math.floor(math.log10(abs(value)) / 3))))
+    prefix = {-5: "f", -4: "p", -3: "n", -2: "u", -1: "m", 0: "", 1: "k", 2: "M", 3: "G", 4: "T"}
+    return f"{value / 10 ** (3 * exponent):.3g} {prefix[exponent]}{unit}"
+
+
+def traffic_table(report: Report):
+    """A rich Table: per level and tensor, the actions, bytes and energy."""
+    from rich.table import Table
+
+    table = Table(title=f"{report.einsum} on {report.hardware} ({report.mapping})")
+    for name in ("level", "tensor", "reads", "fills", "updates", "bytes", "energy"):
+        table.add_column(name, justify="left" if name in ("level", "tensor") else "right")
+    for t in report.tensors:
+        table.add_row(t.level, t.tensor, f"{t.reads:,}", f"{t.fills:,}", f"{t.updates:,}",
+                      _si(t.bytes, "B"), _si(t.energy_pj * 1e-12 if t.energy_pj is not None
+                                             else None, "J"))
+    return table
+
+
+def summary_lines(report: Report) -> list[str]:
+    """Totals as short lines: latency, energy, traffic, utilization, bottleneck, notes."""
+    lines = [
+        f"latency     {_si(report.latency_s, 's')}  ({report.cycles:,.0f} cycles, bottleneck: "
+        f"{report.bottleneck})",
+        f"energy      {_energy(report.energy_pj * 1e-12, report.energy_known)}"
+        + (f"  (leaves out {', '.join(report.energy_missing)}: no published figure)"
+           if report.energy_missing else ""),
+        f"off-chip    {_si(report.offchip_bytes, 'B')}",
+        f"utilization {report.utilization:.1%}",
+    ]
+    lines += [f"note        {n}" for n in report.notes]
+    return lines
+
+
+def workload_table(result):
+    """A rich Table: one row per kernel (an Einsum or a fused group) of a workload result,
+    with its multiplicity."""
+    from rich.table import Table
+
+    table = Table(title=f"{result.workload} {result.phase} on {result.hardware} "
+                        f"(batch {result.batch}, attention {result.attention})")
+    for name in ("part", "kernel", "x", "latency", "energy", "off-chip", "util", "bottleneck"):
+        table.add_column(name, justify="left" if name in ("part", "kernel", "bottleneck")
+                         else "right")
+    for e in result.einsums:
+        r = e.report
+        table.add_row(e.part, kernel_label(e.name), str(e.count), _si(r.latency_s, "s"),
+                      _energy(r.energy_pj * 1e-12, r.energy_known), _si(r.offchip_bytes, "B"),
+                      f"{r.utilization:.0%}", r.bottleneck)
+    return table
+
+
+def _energy(joules: float, known: bool, pj: bool = False) -> str:
+    """An energy (in pJ to four figures with ``pj``), or 'unknown' where nothing was counted
+    because no unit has a figure (a zero would read as a measurement)."""
+    if not known:
+        return "unknown"
+    return f"{joules * 1e12:.4g} pJ" if pj else _si(joules, "J")
+
+
+def compare_table(a, b):
+    """A rich Table: two workload results side by side with the ratio B / A of every total
+    (energies 'unknown', without a ratio, where a design has no figure)."""
+    from rich.table import Table
+
+    table = Table(title=f"{a.workload} {a.phase}: {a.hardware} vs {b.hardware}")
+    for column in ("metric", a.hardware, b.hardware, "B / A"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, key, unit in (("latency per layer", "layer_latency_s", "s"),
+                             ("latency per model", "model_latency_s", "s"),
+                             ("tokens/s", "tokens_per_s", ""), ("energy", "energy_j", "J"),
+                             ("energy per token", "energy_per_token_j", "J")):
+        va, vb = getattr(a, key), getattr(b, key)
+        if unit == "J":
+            ratio = va and a.energy_known and b.energy_known
+            table.add_row(label, _energy(va, a.energy_known), _energy(vb, b.energy_known),
+                          f"{vb / va:.3g}" if ratio else "n/a")
+        else:
+            table.add_row(label, _si(va, unit), _si(vb, unit), f"{vb / va:.3g}" if va else "n/a")
+    table.add_row("fits", "yes" if a.fits else "no", "yes" if b.fits else "no", "")
+    return table
+
+
+def kernel_label(name: str) -> str:
+    """A fused group's name (members joined by '+') shortened to its ends and size."""
+    members = name.split("+")
+    return name if len(members) <= 3 else f"{members[0]}+...+{members[-1]} ({len(members)})"
+
+
+def workload_lines(result) -> list[str]:
+    """Totals of a workload result as short lines."""
+    einsums = sum(len(e.name.split("+")) for e in result.einsums if e.part == "layer")
+    kernels = sum(1 for e in result.einsums if e.part == "layer")
+    on_chip = [t for e in result.einsums if e.part == "layer" for t in e.on_chip]
+    lines = [
+        f"search      {'fused' if result.fused else 'unfused'}: {einsums} Einsums per layer "
+        f"in {kernels} kernels; {result.evaluated:,} mappings in {result.search_s:.2f} s",
+    ]
+    if on_chip:
+        lines.append(f"on chip     {len(on_chip)} intermediates never leave the chip: "
+                     + ", ".join(on_chip))
+    missing = sorted({m for e in result.einsums for m in e.report.energy_missing})
+    known = result.energy_known
+    lines += [
+        f"per layer   {_si(result.layer_latency_s, 's')}  x {result.layers} layers",
+        f"model       {_si(result.model_latency_s, 's')}  ({result.tokens} token(s): "
+        f"{result.tokens_per_s:,.1f} tokens/s)",
+        f"energy      {_energy(result.energy_j, known)}  "
+        f"({_energy(result.energy_per_token_j, known)} per token)",
+        "peak tiles  " + ", ".join(f"{k} {_si(v, 'B')}" for k, v in result.peak_bytes.items()),
+        f"fits        {'yes' if result.fits else 'NO'}: {result.fits_note}",
+    ]
+    if missing:
+        lines.append(f"energy      leaves out {', '.join(missing)} (no published figure)")
+    return lines
+
+
+def search_lines(result) -> list[str]:
+    """How a single-Einsum or fused-group search went: mappings, time, Pareto front, and
+    found / lower-bound off-chip traffic when there is a bound."""
+    lines = [f"searched    {result.evaluated:,} mappings in {result.elapsed_s:.2f} s "
+             f"({result.strategy}, seed {result.seed}); Pareto front: {len(result.pareto)} "
+             "mappings"]
+    if result.found_over_bound is not None:
+        lines.append(f"off-chip    found / lower bound = {result.found_over_bound:.3f}")
+    return lines
+
+
+def cascade_search_table(found):
+    """A rich Table: the kernels a cascade search chose, with their tiles, time, energy,
+    off-chip traffic and the tensors they keep on chip."""
+    from rich.table import Table
+
+    table = Table(title="kernels chosen by the fusion search")
+    for name in ("kernel", "tiles", "latency s", "energy", "off-chip B", "on chip"):
+        table.add_column(name)
+    for g in found.groups:
+        table.add_row(kernel_label("+".join(g.members)),
+                      ", ".join(f"{r}={t}" for r, t in g.tiles.items()) or "-",
+                      f"{g.report.latency_s:.4g}",
+                      _energy(g.report.energy_pj * 1e-12, g.report.energy_known, pj=True),
+                      f"{g.report.offchip_bytes:,.0f}", ", ".join(g.on_chip) or "-")
+    return table
+
+
+def cascade_search_lines(found) -> list[str]:
+    """A cascade search's fused and unfused totals, found / bound and effort."""
+    known = any(g.report.energy_known for g in found.groups)   # same machine fused or not
+    lines = [f"fused       latency {found.latency_s:.4g} s, energy "
+             f"{_energy(found.energy_pj * 1e-12, known, pj=True)}, "
+             f"off-chip {found.offchip_bytes:,.0f} B",
+             f"unfused     latency {found.unfused_latency_s:.4g} s, energy "
+             f"{_energy(found.unfused_energy_pj * 1e-12, known, pj=True)}, "
+             f"off-chip {found.unfused_offchip_bytes:,.0f} B"]
+    if found.found_over_bound is not None:
+        lines.append(f"off-chip    found / lower bound = {found.found_over_bound:.3f}")
+    lines.append(f"searched    {found.evaluated:,} mappings, {found.candidates} candidate "
+                 f"groups in {found.elapsed_s:.2f} s")
+    return lines
