@@ -2,8 +2,10 @@
 
 Public API::
 
-    lowered = lower("workloads/llama-3-8b.yaml", "decode", batch=8, kv_len=4096,
-                    dtype={"weights": "int8", "activations": "fp16"}, attention="splitkv")
+    request = Request(phase="decode", batch=8, kv_len=4096,
+                      dtype={"weights": "int8", "activations": "fp16"}, attention="splitkv")
+    lowered = lower("workloads/llama-3-8b.yaml", request)   # or lower(path, "decode", batch=8, ...)
+    Request.for_workload(path, phase="decode")  # lengths as the CLI reads them, defaults applied
     lowered.layer            # the cascade of one layer; lowered.layers: how many
     lowered.roles["WQ"]      # 'weight' (input / weight / output / intermediate)
     lowered.dtypes["KC"]     # element type per tensor;  lowered.sizes: rank sizes
@@ -22,8 +24,9 @@ from accelsim.lower.attention import (ATTENTION_VARIANTS, AttentionBlock, Attent
 from accelsim.lower.generation import GenerationSummary, generate_summary
 from accelsim.lower.lowered import Lowered
 from accelsim.lower.params import kv_cache_bytes_per_token, layer_parameters, parameter_count
-from accelsim.lower.phases import PHASES, load_workload, lower, prompt_length
+from accelsim.lower.phases import is_workload, load_workload, lower, prompt_length
 from accelsim.lower.precision import Precision, precision
+from accelsim.lower.request import DEFAULT_SEQ_LEN, PHASES, Request
 
 
 def lower_module(module, example_inputs, **options):
@@ -41,9 +44,9 @@ def module_inputs(lowered, module, example_inputs) -> dict:
 
 
 __all__ = [
-    "ATTENTION_VARIANTS", "AttentionBlock", "AttentionSpec", "GenerationSummary", "Lowered",
-    "PHASES", "Precision", "ROLES", "attention_variant", "generate_summary",
-    "kv_cache_bytes_per_token", "layer_parameters", "load_workload", "lower", "lower_module",
-    "module_inputs",
+    "ATTENTION_VARIANTS", "AttentionBlock", "AttentionSpec", "DEFAULT_SEQ_LEN",
+    "GenerationSummary", "Lowered", "PHASES", "Precision", "ROLES", "Request",
+    "attention_variant", "generate_summary", "is_workload", "kv_cache_bytes_per_token",
+    "layer_parameters", "load_workload", "lower", "lower_module", "module_inputs",
     "parameter_count", "precision", "prompt_length",
 ]

@@ -2,7 +2,7 @@
 
 Every variant has the signature ``variant(spec: AttentionSpec) -> AttentionBlock`` (the
 opt_einsum convention for strategies); :func:`attention_variant` looks one up and an unknown
-name is a :class:`~accelsim.errors.LoweringError` listing the valid ones.
+name is a :class:`~accelsim.errors.SpecError` listing the valid ones.
 
 Tensor layout shared by all variants (grouped-query attention: query head ``kh*G + g`` reads
 key/value head ``kh``; plain multi-head attention has ``G = 1``)::
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from accelsim.errors import LoweringError
+from accelsim.errors import LoweringError, SpecError
 
 BLOCKED_FILL = "-1e30"
 """Score of a masked or padded key in the blocked variants (see the module docstring)."""
@@ -233,5 +233,5 @@ def attention_variant(name: str) -> Callable[[AttentionSpec], AttentionBlock]:
     try:
         return ATTENTION_VARIANTS[name]
     except (KeyError, TypeError):
-        raise LoweringError(f"unknown attention variant {name!r}; expected one of "
-                            f"{', '.join(ATTENTION_VARIANTS)}") from None
+        raise SpecError(f"unknown attention variant {name!r}; expected one of "
+                        f"{', '.join(ATTENTION_VARIANTS)}") from None

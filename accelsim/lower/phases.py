@@ -1,4 +1,5 @@
-"""``lower(workload, phase, ...)``: a workload spec and a phase of inference -> :class:`Lowered`.
+"""``lower(workload, request)``: a workload spec and a :class:`~accelsim.lower.request.Request`
+(a phase of inference, its batch and lengths, ...) -> :class:`Lowered`.
 
 Phases:
 
@@ -16,20 +17,16 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from accelsim.errors import LoweringError, SpecError, SpecErrors
-from accelsim.lower.attention import attention_variant
 from accelsim.lower.ends import embedding_cascade, head_cascade
 from accelsim.lower.layer import Group, LayerPlan, layer_cascade
 from accelsim.lower.lowered import Lowered
-from accelsim.lower.precision import precision
+from accelsim.lower.request import Request, count
 from accelsim.spec.hf_config import workload_from_hf_config
 from accelsim.spec.load import load_spec
 from accelsim.spec.workload import ModelShape, WorkloadSpec
-
-PHASES = ("prefill", "decode")
-"""Phases :func:`lower` knows."""
 
 NORM_EPS = {"bert": 1e-12, "vit": 1e-12, "t5": 1e-6}
 """Norm epsilon by family where it is not 1e-05 (Hugging Face configs: BERT and ViT
@@ -40,37 +37,38 @@ TANH_GELU = frozenset({"gpt2"})
 """Families whose GELU is the tanh approximation (GPT-2 ``activation_function: gelu_new``)."""
 
 
-def lower(workload: Any, phase: str = "prefill", *, batch: int | None = None,
-          seq_len: int | Sequence[int] | None = None,
-          kv_len: int | Sequence[int] | None = None, padded: bool = False,
-          dtype: Any = "bf16", attention: str = "3pass", block: int | None = None,
-          embeddings: bool = False, lm_head: bool = False, norm_eps: float | None = None,
-          gelu: str | None = None) -> Lowered:
+def lower(workload: Any, request: Request | str | None = None, *, padded: bool = False,
+          block: int | None = None, norm_eps: float | None = None, gelu: str | None = None,
+          **fields: Any) -> Lowered:
     """Lower ``workload`` (a WorkloadSpec, a ModelShape, a dict, or a path to a workload YAML
-    or a Hugging Face config.json) for one phase (see the module docstring).
+    or a Hugging Face config.json) for a :class:`~accelsim.lower.request.Request` (see the
+    module docstring): ``request``, or one built from its phase and fields as keywords,
+    ``lower(spec, "decode", batch=8, kv_len=4096)`` (the attention variant then defaults to
+    3pass).  The request's ``fuse`` is the search's business and is not read here.
 
-    ``dtype`` is an element type or a dict per tensor class (:mod:`accelsim.lower.precision`);
-    ``attention`` a variant of :data:`accelsim.lower.attention.ATTENTION_VARIANTS` and ``block``
-    its key block size; ``embeddings``/``lm_head`` add the cascades before and after the
-    layers; ``norm_eps`` and ``gelu`` (``gelu`` or ``gelu_tanh``) override the family defaults.
+    ``padded`` lowers a batch of different lengths as one padded to the longest; ``block`` is
+    the attention variant's key block size; ``norm_eps`` and ``gelu`` (``gelu`` or
+    ``gelu_tanh``) override the family defaults.
     """
+    if not isinstance(request, Request):
+        request = Request(**({} if request is None else {"phase": request}), **fields)
+    elif fields:
+        raise TypeError(f"lower() takes a Request or its fields, not both ({', '.join(fields)})")
     spec = load_workload(workload)
     shape = spec.model
     check_shape(shape)
-    if phase not in PHASES:
-        raise LoweringError(f"unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
-    attention_variant(attention)
     if block is not None:
-        _count(block, "block")
-    groups, masked = batch_groups(shape, phase, batch, seq_len, kv_len, padded)
+        count(block, "block")
+    phase = request.phase
+    groups, masked = batch_groups(shape, request, padded)
     plan = LayerPlan(shape=shape, head_dim=head_dim(shape), kv_heads=shape.kv_heads or shape.heads,
-                     eps=_eps(shape, norm_eps), gelu=_gelu(shape, gelu), attention=attention,
-                     block=block, decode=phase == "decode", padded=masked,
-                     precision=precision(dtype), groups=groups)
+                     eps=_eps(shape, norm_eps), gelu=_gelu(shape, gelu),
+                     attention=request.attention, block=block, decode=phase == "decode",
+                     padded=masked, precision=request.precision, groups=groups)
     base = spec.name.replace(" ", "-")
     built = [layer_cascade(plan, f"{base}-layer-{phase}")]
-    pre = embedding_cascade(plan, f"{base}-embeddings") if embeddings else None
-    post = head_cascade(plan, f"{base}-head") if lm_head else None
+    pre = embedding_cascade(plan, f"{base}-embeddings") if request.embeddings else None
+    post = head_cascade(plan, f"{base}-head") if request.lm_head else None
     built += [b for b in (pre, post) if b is not None]
     carry = []
     for k in range(len(groups)):
@@ -113,6 +111,14 @@ def load_workload(workload: Any) -> WorkloadSpec:
                         f"got {type(workload).__name__}")
 
 
+def is_workload(target: Any) -> bool:
+    """Whether the file ``target`` is a workload (a workload YAML or a Hugging Face
+    config.json), not a cascade file."""
+    from accelsim.spec.load import read_document
+
+    return str(target).endswith(".json") or read_document(target)[1] == "workload"
+
+
 def head_dim(shape: ModelShape) -> int:
     """Per-head dimension: given, or hidden / heads."""
     return shape.head_dim or shape.hidden // shape.heads
@@ -151,44 +157,23 @@ def _gelu(shape: ModelShape, given: str | None) -> str:
 
 # ----------------------------------------------------------------------------- the batch
 
-def _count(value: Any, what: str, least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise LoweringError(f"{what} must be a whole number, got {value!r}")
-    if value < least:
-        raise LoweringError(f"{what} must be >= {least}, got {value}")
-    return value
-
-
-def _lengths(value: Any, what: str) -> list[int] | int:
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise LoweringError(f"{what} is an empty list")
-        return [_count(v, f"{what}[{k}]") for k, v in enumerate(value)]
-    return _count(value, what)
-
-
-def batch_groups(shape: ModelShape, phase: str, batch: Any, seq_len: Any, kv_len: Any,
+def batch_groups(shape: ModelShape, request: Request,
                  padded: bool) -> tuple[tuple[Group, ...], bool]:
     """The groups of equal-length sequences, and whether a key mask is read."""
-    if phase == "prefill":
-        if kv_len is not None:
-            raise LoweringError("kv_len is for decode; a prefill has no KV cache")
-        lengths = _lengths(prompt_length(shape, seq_len), "seq_len")
-        return _grouped(lengths, batch, padded, lambda n, length: Group(n, length))
+    if request.phase == "prefill":
+        lengths = prompt_length(shape, request.seq_len)
+        return _grouped(lengths, request.batch, padded, lambda n, length: Group(n, length))
     if not shape.causal:
         raise LoweringError(f"decode needs a causal (decoder) model; {shape.family} is an "
                             "encoder")
-    if kv_len is None:
+    lengths = request.kv_len
+    if lengths is None:
         raise LoweringError("decode needs kv_len, the number of cached keys per sequence")
-    if seq_len not in (None, 1):
-        raise LoweringError(f"a decode step adds one token per sequence; seq_len must be 1 or "
-                            f"left out, got {seq_len!r}")
-    lengths = _lengths(kv_len, "kv_len")
     window = shape.sliding_window
     if window is not None:  # the cache keeps the last W - 1 keys (module docstring)
-        lengths = [min(n, window - 1) for n in lengths] if isinstance(lengths, list) \
+        lengths = tuple(min(n, window - 1) for n in lengths) if isinstance(lengths, tuple) \
             else min(lengths, window - 1)
-    return _grouped(lengths, batch, padded, lambda n, length: Group(n, 1, length))
+    return _grouped(lengths, request.batch, padded, lambda n, length: Group(n, 1, length))
 
 
 def prompt_length(shape: ModelShape, seq_len: Any) -> Any:
@@ -206,12 +191,11 @@ def prompt_length(shape: ModelShape, seq_len: Any) -> Any:
     return tokens
 
 
-def _grouped(lengths, batch: Any, padded: bool, make) -> tuple[tuple[Group, ...], bool]:
-    if not isinstance(lengths, list):
-        n = 1 if batch is None else _count(batch, "batch")
-        return (make(n, lengths),), bool(padded)
-    if batch is not None and _count(batch, "batch") != len(lengths):
-        raise LoweringError(f"batch {batch} disagrees with {len(lengths)} sequence lengths")
+def _grouped(lengths, batch: int, padded: bool, make) -> tuple[tuple[Group, ...], bool]:
+    """One group of ``batch`` sequences, or for a list of lengths (the request's batch is
+    their number) one per distinct length, or one padded to the longest."""
+    if not isinstance(lengths, tuple):
+        return (make(batch, lengths),), bool(padded)
     if padded:
         return (make(len(lengths), max(lengths)),), True
     return tuple(make(n, length) for length, n in Counter(lengths).items()), False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from accelsim.dtypes import BYTES_PER_ELEMENT, DTYPES
-from accelsim.errors import LoweringError
+from accelsim.errors import SpecError
 
 CLASSES = ("weights", "activations", "kv", "accum")
 """Tensor classes that carry an element type."""
@@ -66,25 +66,25 @@ def precision(dtype: "str | Mapping[str, str] | Precision") -> Precision:
     if isinstance(dtype, Mapping):
         unknown = [k for k in dtype if k not in CLASSES]
         if unknown:
-            raise LoweringError(f"dtype: unknown tensor class {unknown[0]!r}; expected some of "
-                                f"{', '.join(CLASSES)}")
+            raise SpecError(f"unknown tensor class {unknown[0]!r}; expected some of "
+                            f"{', '.join(CLASSES)}", path="dtype")
         for key, value in dtype.items():
             _known(value, f"dtype.{key}")
         if "weights" not in dtype and "activations" not in dtype:
-            raise LoweringError("dtype: a dict must give at least 'weights' or 'activations'")
+            raise SpecError("a dict must give at least 'weights' or 'activations'", path="dtype")
         activations = dtype.get("activations", dtype.get("weights"))
         weights = dtype.get("weights", activations)
         kv = dtype.get("kv", activations)
         accum = dtype.get("accum", _default_accum(activations))
         return Precision(weights, activations, kv, accum)
-    raise LoweringError(f"dtype must be an element type name such as 'bf16' or a dict of "
-                        f"{', '.join(CLASSES)}, got {type(dtype).__name__}")
+    raise SpecError(f"dtype must be an element type name such as 'bf16' or a dict of "
+                    f"{', '.join(CLASSES)}, got {type(dtype).__name__}")
 
 
 def _known(name, where: str) -> None:
     if not isinstance(name, str) or name not in BYTES_PER_ELEMENT:
-        raise LoweringError(f"{where}: unknown element type {name!r}; expected one of "
-                            f"{', '.join(DTYPES)}")
+        raise SpecError(f"unknown element type {name!r}; expected one of {', '.join(DTYPES)}",
+                        path=where)
 
 
 def _default_accum(dtype: str) -> str:

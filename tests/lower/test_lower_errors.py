@@ -1,4 +1,8 @@
-"""Bad input to the lowering is a clear LoweringError or SpecError, never another exception."""
+"""Bad input to the lowering is a clear LoweringError or SpecError, never another exception.
+
+A value that is wrong on its own (a request's phase, batch, lengths, element types or
+attention variant; a block size) is a SpecError from accelsim.lower.Request; one that does not
+fit the workload (a prompt a ViT disagrees with, decode on an encoder) is a LoweringError."""
 
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ def test_inconsistent_shapes(model, message, tmp_path):
 
 
 def test_unknown_attention_variant_lists_the_valid_ones():
-    with pytest.raises(LoweringError) as caught:
+    with pytest.raises(SpecError) as caught:
         lower(LLAMA, "prefill", seq_len=16, attention="flash3")
     for name in ATTENTION_VARIANTS:
         assert name in str(caught.value)
@@ -56,19 +60,27 @@ def test_unknown_attention_variant_lists_the_valid_ones():
     ("prefill", dict(seq_len=True), "whole number"),
     ("prefill", dict(seq_len=8, batch=0), "batch must be >= 1"),
     ("prefill", dict(seq_len=[3, 4], batch=3), "disagrees"),
-    ("prefill", dict(), "needs seq_len"),
     ("prefill", dict(seq_len=8, kv_len=4), "kv_len is for decode"),
-    ("decode", dict(), "needs kv_len"),
     ("decode", dict(kv_len=-5), "kv_len must be >= 1"),
     ("decode", dict(kv_len=8, seq_len=4), "one token"),
     ("generate", dict(), "unknown phase"),
     ("prefill", dict(seq_len=8, block=0), "block must be >= 1"),
-    ("prefill", dict(seq_len=8, dtype="fp12"), "unknown element type 'fp12'"),
+    ("prefill", dict(seq_len=8, dtype="fp12"), "dtype: unknown element type 'fp12'"),
     ("prefill", dict(seq_len=8, dtype={"weight": "int8"}), "unknown tensor class 'weight'"),
+    ("prefill", dict(seq_len=8, embeddings="yes"), "embeddings must be true or false"),
+])
+def test_bad_values(phase, options, message):
+    with pytest.raises(SpecError, match=message):
+        lower(LLAMA, phase, **options)
+
+
+@pytest.mark.parametrize("phase,options,message", [
+    ("prefill", dict(), "needs seq_len"),
+    ("decode", dict(), "needs kv_len"),
     ("prefill", dict(seq_len=8, norm_eps=-1.0), "norm_eps"),
     ("prefill", dict(seq_len=8, gelu="swish"), "gelu must be"),
 ])
-def test_bad_arguments(phase, options, message):
+def test_values_the_workload_or_lowering_refuses(phase, options, message):
     with pytest.raises(LoweringError, match=message):
         lower(LLAMA, phase, **options)
 
