@@ -23,9 +23,11 @@ _PUBLIC = {
     "passes": "accelsim.ir",
     "Architecture": "accelsim.arch",
     "load_architecture": "accelsim.arch",
+    "Request": "accelsim.lower",
     "BoundEinsum": "accelsim.mapping",
     "Report": "accelsim.model",
     "evaluate": "accelsim.model.api",
+    "evaluate_workload": "accelsim.pipeline",
 }
 
 

@@ -86,8 +86,7 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
 @click.option("--json", "json_path", type=click.Path(), help="Write the result as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(), help="Write a CSV (per Einsum or per level).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
-def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, fuse,
-             mapping_path, strategy, budget, sizes, json_path, csv_path, quiet) -> None:
+def evaluate(hardware, target, **options) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
 
     A workload (workloads/*.yaml or a Hugging Face config.json) is lowered and searched end
@@ -102,26 +101,27 @@ def evaluate(hardware, target, phase, batch, seq_len, kv_len, dtype, attention, 
 
       accelsim evaluate hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml -m mappings/gemm-ws-32x32.yaml
     """
-    seq_len = _prompt(target, seq_len)
     from accelsim import report as out
-    from accelsim.pipeline import is_workload
+    from accelsim.lower import Request, is_workload
 
+    given = _request_options(options)
+    json_path, csv_path, quiet = options["json_path"], options["csv_path"], options["quiet"]
     if is_workload(target):
-        result = _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype,
-                                    attention, strategy, budget, quiet, fuse)
+        result = _evaluate_workload(hardware, target, Request.for_workload(target, **given),
+                                    options["strategy"], options["budget"], quiet)
         if json_path:
             out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
                                        "workload": result.to_dict()})
         if csv_path:
             out.write_workload_csv(csv_path, result)
         tables, lines = [out.workload_table(result)], out.workload_lines(result)
-        lines += _sram_lines(hardware, target, phase, batch, seq_len, kv_len, dtype, attention)
+        lines += _sram_lines(hardware, target, given)
     else:
-        if not mapping_path:
+        if not options["mapping_path"]:
             raise click.UsageError("a cascade needs --mapping FILE")
         from accelsim.model.api import evaluate as run
 
-        report = run(target, hardware, mapping_path, sizes=_sizes(sizes))
+        report = run(target, hardware, options["mapping_path"], sizes=_sizes(options["sizes"]))
         if json_path:
             out.write_json(json_path, out.to_json([report]))
         if csv_path:
@@ -142,53 +142,53 @@ def _print(tables, lines) -> None:
         console.print(line, highlight=False)
 
 
-def _sram_lines(hardware, target, phase, batch, seq_len, kv_len, dtype, attention) -> list[str]:
-    """Microcontrollers: the schedule's peak SRAM from tensor lifetimes, and whether it fits."""
+def _sram_lines(hardware, target, given: dict) -> list[str]:
+    """Microcontrollers: the schedule's peak SRAM from tensor lifetimes, and whether it fits.
+    ``given`` are the request's options; the cascade is the fused evaluation's (--attention,
+    else 3pass), also under --no-fuse."""
     from accelsim.arch import load_architecture
+    from accelsim.lower import Request
     from accelsim.model.lifetimes import sram_fit
 
     arch = load_architecture(str(hardware))
     if arch.family != "mcu":
         return []
-    decode = phase == "decode"
-    attention = attention or "3pass"           # evaluate's default when fusing
+    request = Request.for_workload(target, **{**given, "fuse": True})
     # activations may live in the system SRAM and the core-coupled data RAM (DTCM)
-    ram = tuple(lv.name for lv in arch.levels if lv.name.upper() in ("SRAM", "DTCM"))
-    options = dict(phase=phase, batch=batch, seq_len=None if decode else seq_len,
-                   kv_len=(kv_len or seq_len) if decode else None, dtype=dtype,
-                   attention=attention, level=ram or None)
-    fit = sram_fit(arch, target, **options)
-    plain = sram_fit(arch, target, **options, in_place=False, overwrite=False)
+    ram = tuple(lv.name for lv in arch.levels if lv.name.upper() in ("SRAM", "DTCM")) or None
+    fit = sram_fit(arch, target, request, level=ram)
+    plain = sram_fit(arch, target, request, level=ram, in_place=False, overwrite=False)
     return [f"SRAM        {'fits' if fit.fits else 'does NOT fit'}: {fit.note}",
             f"SRAM        without in-place operators or token overwriting: "
             f"{plain.peak_bytes:,.0f} B at {plain.einsum}"]
 
 
-def _evaluate_workload(hardware, target, phase, batch, seq_len, kv_len, dtype, attention,
-                       strategy, budget, quiet, fuse=True):
+def _evaluate_workload(hardware, target, request, strategy, budget, quiet):
     from accelsim.pipeline import evaluate_workload
 
-    options = dict(phase=phase, batch=batch, seq_len=seq_len if phase == "prefill" else None,
-                   kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
-                   attention=attention, strategy=strategy, budget=budget, fuse=fuse)
+    options = dict(strategy=strategy, budget=budget)
     if quiet:
-        return evaluate_workload(hardware, target, **options)
+        return evaluate_workload(hardware, target, request, **options)
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         task = bar.add_task("mapping Einsums", total=None)
-        result = evaluate_workload(hardware, target, **options,
+        result = evaluate_workload(hardware, target, request, **options,
                                    on_einsum=lambda name, done, total: bar.update(
                                        task, completed=done, total=total,
                                        description=f"mapping {name}"))
     return result
 
 
-def _prompt(target, seq_len):
-    """``--seq`` left out: accelsim.pipeline.prompt_for (512 tokens, or a ViT's patches + 1)."""
-    from accelsim.pipeline import prompt_for
+REQUEST_OPTIONS = ("phase", "batch", "seq_len", "kv_len", "dtype", "attention", "fuse")
+"""Command-line options that are fields of an accelsim.lower.Request."""
 
-    return prompt_for(target, seq_len)
+
+def _request_options(options: dict) -> dict:
+    """The command's options that are request fields, taken out of ``options``.
+    ``Request.for_workload(target, **given)`` then applies every default (a prompt of 512
+    tokens or a ViT's patches + 1, --kv defaulting to --seq, the attention variant)."""
+    return {name: options.pop(name) for name in REQUEST_OPTIONS if name in options}
 
 
 def _workload_options(func):
@@ -233,9 +233,7 @@ def _workload_options(func):
               help="Write the best mapping as a mapping YAML file.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the best report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
-def search(hardware, target, einsum_name, fuse, phase, batch, seq_len, kv_len, dtype,
-           attention, sizes, objective, strategy, budget, seed, roles, save_path, json_path,
-           quiet) -> None:
+def search(hardware, target, **options) -> None:
     """Search mappings of one Einsum, a fused group or a whole cascade on HARDWARE.
 
     One Einsum (--einsum Z) or a fused group (--einsum QK+GM+SN): prints the best mapping's
@@ -250,32 +248,31 @@ def search(hardware, target, einsum_name, fuse, phase, batch, seq_len, kv_len, d
 
       accelsim search hw_configs/fusemax.yaml einsum_cascades/attention_3pass.yaml --fuse
     """
-    seq_len = _prompt(target, seq_len)
-    from accelsim import report as out
+    from accelsim.lower import Request
     from accelsim.search import search as run
 
-    if fuse or (einsum_name and "+" in einsum_name):
-        _search_fused(hardware, target, einsum_name if not fuse else None, phase, batch,
-                      seq_len, kv_len, dtype, attention, _sizes(sizes), objective, strategy,
-                      budget, seed, _roles(roles), save_path, json_path, quiet)
-        return
-    if not einsum_name:
+    name, whole = options.pop("einsum_name"), options.pop("fuse")
+    fused = whole or "+" in (name or "")    # a workload's attention then defaults to 3pass
+    request = Request.for_workload(target, **_request_options(options), fuse=fused)
+    if not whole and not name:
         raise click.UsageError("give --einsum NAME (or A+B+C for a fused group), or --fuse")
-    from accelsim.pipeline import bound_einsum_of
-
-    bound = bound_einsum_of(target, einsum_name, _sizes(sizes), phase, batch, seq_len, kv_len,
-                            dtype, attention)
-    given_roles = _roles(roles)
-    if given_roles:
-        bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
-                                {**bound.roles, **given_roles})
-    result = run(bound, hardware, objective=objective, strategy=strategy, budget=budget,
-                 seed=seed, progress=not quiet)
-    if save_path:
-        touched = {bound.einsum.name, *bound.einsum.inputs}
-        _save_mapping(save_path, result.mapping.model_copy(update={"roles": {
-            t: r for t, r in bound.roles.items() if t in touched}}))
-    _show_search(result, json_path, quiet)
+    problem = _search_problem(target, None if whole else name, request,
+                              _sizes(options["sizes"]), _roles(options["roles"]))
+    quiet = options["quiet"]
+    result = run(problem, hardware, objective=options["objective"],
+                 strategy=options["strategy"], budget=options["budget"], seed=options["seed"],
+                 progress=not quiet)
+    if whole:
+        _show_cascade_search(result, options["json_path"], quiet)
+        return
+    if options["save_path"]:
+        mapping = result.mapping
+        if not fused:       # one Einsum: the roles of the tensors it touches
+            touched = {problem.einsum.name, *problem.einsum.inputs}
+            mapping = mapping.model_copy(update={"roles": {
+                t: r for t, r in problem.roles.items() if t in touched}})
+        _save_mapping(options["save_path"], mapping)
+    _show_search(result, options["json_path"], quiet)
 
 
 def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -291,43 +288,40 @@ def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-def _search_fused(hardware, target, group, phase, batch, seq_len, kv_len, dtype, attention,
-                  sizes, objective, strategy, budget, seed, roles, save_path, json_path, quiet):
-    """``accelsim search --fuse`` (the whole cascade) or ``--einsum A+B+C`` (one group)."""
-    from accelsim import report as out
+def _search_problem(target, name, request, sizes, roles):
+    """What ``accelsim search`` maps: the whole cascade (``name`` None; a workload's
+    layer), a fused group (``A+B+C``) or one Einsum, with ``roles`` over the derived ones."""
     from accelsim.errors import SpecError
-    from accelsim.pipeline import cascades_of
+    from accelsim.pipeline import bound_einsum_of, cascades_of
     from accelsim.search import BoundCascade, FusedGroup
-    from accelsim.search import search as run
 
-    cascades, bound_sizes, dtypes, roles_of = cascades_of(
-        target, sizes, phase, batch, seq_len, kv_len, dtype, attention or "3pass")
+    if name is not None and "+" not in name:
+        bound = bound_einsum_of(target, name, sizes, request)
+        return bound.__class__(bound.einsum, bound.sizes, bound.dtypes, {**bound.roles, **roles})
+    cascades, bound_sizes, dtypes, roles_of = cascades_of(target, sizes, request)
     roles_of = {**roles_of, **roles}
-    if group is None:
-        cascade = cascades[0]            # a cascade file, or a workload's layer
-        found = run(BoundCascade(cascade, bound_sizes, dtypes, roles_of), hardware,
-                    objective=objective, strategy=strategy, budget=budget, seed=seed,
-                    progress=not quiet)
-        if json_path:
-            out.write_json(json_path, out.to_json([g.report for g in found.groups], {
-                "groups": [list(g.members) for g in found.groups],
-                "on_chip": list(found.on_chip), "elapsed_s": found.elapsed_s,
-                "offchip_bound_bytes": found.offchip_bound_bytes}))
-        if not quiet:
-            _print([out.cascade_search_table(found)], out.cascade_search_lines(found))
-        return
-    members = group.split("+")
+    if name is None:
+        return BoundCascade(cascades[0], bound_sizes, dtypes, roles_of)  # a workload's layer
+    members = name.split("+")
     cascade = next((c for c in cascades if set(members) <= {e.name for e in c.einsums}), None)
     if cascade is None:
         names = [e.name for c in cascades for e in c.einsums]
-        raise SpecError(f"no cascade has all of {group}; its Einsums are {', '.join(names)}",
+        raise SpecError(f"no cascade has all of {name}; its Einsums are {', '.join(names)}",
                         file=str(target))
-    result = run(FusedGroup(cascade, tuple(members), bound_sizes, dtypes, roles_of), hardware,
-                 objective=objective, strategy=strategy, budget=budget, seed=seed,
-                 progress=not quiet)
-    if save_path:
-        _save_mapping(save_path, result.mapping)
-    _show_search(result, json_path, quiet)
+    return FusedGroup(cascade, tuple(members), bound_sizes, dtypes, roles_of)
+
+
+def _show_cascade_search(found, json_path, quiet) -> None:
+    """The kernels a whole-cascade search chose: JSON, table and lines."""
+    from accelsim import report as out
+
+    if json_path:
+        out.write_json(json_path, out.to_json([g.report for g in found.groups], {
+            "groups": [list(g.members) for g in found.groups],
+            "on_chip": list(found.on_chip), "elapsed_s": found.elapsed_s,
+            "offchip_bound_bytes": found.offchip_bound_bytes}))
+    if not quiet:
+        _print([out.cascade_search_table(found)], out.cascade_search_lines(found))
 
 
 def _show_search(result, json_path, quiet) -> None:
@@ -360,21 +354,21 @@ def _save_mapping(path: str, mapping) -> None:
 @click.option("--budget", type=click.IntRange(min=1), default=None,
               help="Mappings evaluated per Einsum (default 400).")
 @click.option("--json", "json_path", type=click.Path(), help="Write both results as JSON.")
-def compare(hardware_a, hardware_b, workload, phase, batch, seq_len, kv_len, dtype, attention,
-            budget, json_path) -> None:
+def compare(hardware_a, hardware_b, workload, **options) -> None:
     """Two designs side by side on one WORKLOAD, with the ratio B / A of every total.
 
     Example: accelsim compare hw_configs/a100-sxm4-80gb.yaml hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode --kv 4096
     """
-    seq_len = _prompt(workload, seq_len)
     from accelsim import report as out
+    from accelsim.lower import Request
 
-    a, b = [_evaluate_workload(hw, workload, phase, batch, seq_len, kv_len, dtype, attention,
-                               "anneal", budget, False) for hw in (hardware_a, hardware_b)]
+    request = Request.for_workload(workload, **_request_options(options))
+    a, b = [_evaluate_workload(hw, workload, request, "anneal", options["budget"], False)
+            for hw in (hardware_a, hardware_b)]
     _print([out.compare_table(a, b)], [])
-    if json_path:
-        out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
-                                   "a": a.to_dict(), "b": b.to_dict()})
+    if options["json_path"]:
+        out.write_json(options["json_path"], {"schema_version": out.SCHEMA_VERSION,
+                                              "a": a.to_dict(), "b": b.to_dict()})
 
 
 @cli.group()
@@ -388,19 +382,18 @@ def plot() -> None:
 @_workload_options
 @click.option("--budget", type=click.IntRange(min=1), default=None)
 @click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
-def plot_roofline(hardware, workload, phase, batch, seq_len, kv_len, dtype, attention, budget,
-                  output) -> None:
+def plot_roofline(hardware, workload, **options) -> None:
     """One point per Einsum of WORKLOAD under HARDWARE's compute and bandwidth roofs.
 
     Example: accelsim plot roofline hw_configs/h100-sxm5-80gb.yaml workloads/llama-3-8b.yaml --phase decode -o roofline.png
     """
-    seq_len = _prompt(workload, seq_len)
     from accelsim.arch import load_architecture
+    from accelsim.lower import Request
     from accelsim.report.plots import roofline
 
-    result = _evaluate_workload(hardware, workload, phase, batch, seq_len, kv_len, dtype,
-                                attention, "anneal", budget, True)
-    click.echo(roofline(result, load_architecture(hardware), output, dtype))
+    request = Request.for_workload(workload, **_request_options(options))
+    result = _evaluate_workload(hardware, workload, request, "anneal", options["budget"], True)
+    click.echo(roofline(result, load_architecture(hardware), options["output"], request.dtype))
 
 
 @plot.command("energy")
@@ -454,10 +447,11 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
     from accelsim.report.plots import lower_bound_curve
     from accelsim.search import onchip_capacity, search as run
 
+    from accelsim.lower import Request
     from accelsim.pipeline import bound_einsum_of
 
-    bound = bound_einsum_of(target, einsum_name, _sizes(sizes), "prefill", 1,
-                            _prompt(target, None), None, "bf16", None)
+    bound = bound_einsum_of(target, einsum_name, _sizes(sizes),
+                            Request.for_workload(target, fuse=False))
     bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
                             {**bound.roles, **_roles(roles)})
     arch = load_architecture(hardware)

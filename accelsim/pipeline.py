@@ -1,6 +1,8 @@
 """A whole workload on a machine: lower it, map every Einsum, evaluate, and add up.
 
-``evaluate_workload`` is what ``accelsim evaluate HW WORKLOAD`` runs.  The lowered layer
+``evaluate_workload(hardware, workload, request)`` is what ``accelsim evaluate HW WORKLOAD``
+runs; the :class:`~accelsim.lower.Request` says what to evaluate (phase, batch, lengths,
+element types, attention variant, fusion, ends) and holds every default.  The lowered layer
 (and the embedding and LM-head cascades, when asked for) is searched end to end: the
 fusion search (accelsim.search.fusion) picks which Einsums run as one fused kernel and the
 tiles and mappings of each, keeping their intermediates on chip; with ``fuse=False`` every
@@ -24,8 +26,8 @@ from typing import Any, Callable
 
 from accelsim.arch import Architecture, load_architecture
 from accelsim.dtypes import BYTES_PER_ELEMENT
-from accelsim.lower import (kv_cache_bytes_per_token, load_workload, lower, parameter_count,
-                            prompt_length)
+from accelsim.lower import (Request, is_workload, kv_cache_bytes_per_token, load_workload, lower,
+                            parameter_count, prompt_length)
 from accelsim.mapping import BoundEinsum
 from accelsim.model import Report
 from accelsim.search import BoundCascade, search
@@ -101,35 +103,30 @@ class WorkloadResult:
         return out
 
 
-def evaluate_workload(hardware: Any, workload: Any, *, phase: str = "prefill", batch: int = 1,
-                      seq_len: int | None = None, kv_len: int | None = None,
-                      dtype: Any = "bf16", attention: str | None = None,
-                      embeddings: bool = False, lm_head: bool = False,
+def evaluate_workload(hardware: Any, workload: Any, request: Request | None = None, *,
                       strategy: str = "anneal", objective: str = "latency",
-                      budget: int | None = None, seed: int = 0, fuse: bool = True,
+                      budget: int | None = None, seed: int = 0,
                       on_einsum: Callable[[str, int, int], None] | None = None) -> WorkloadResult:
-    """Lower ``workload``, search its kernels and add up (module docstring).
+    """Lower ``workload`` for ``request``, search its kernels and add up (module docstring).
 
-    ``attention`` defaults to the 3-pass cascade when fusing (the search decides what to
-    fuse, FlashAttention-style rows included), else to the blocked flash2 (prefill) and
-    splitkv (decode) cascades.  ``budget`` is the evaluations per Einsum search.
-    ``on_einsum(name, done, total)`` is called as Einsums are done (for progress bars).
+    ``request`` defaults to ``Request.for_workload(workload)``: a prefill of the default
+    prompt.  ``budget`` is the evaluations per Einsum search.  ``on_einsum(name, done,
+    total)`` is called as Einsums are done (for progress bars).
     """
     arch = hardware if isinstance(hardware, Architecture) else load_architecture(str(hardware))
     spec = load_workload(workload)
-    if attention is None:
-        attention = "3pass" if fuse else ("splitkv" if phase == "decode" else "flash2")
-    lowered = lower(spec, phase, batch=batch, seq_len=seq_len, kv_len=kv_len, dtype=dtype,
-                    attention=attention, embeddings=embeddings, lm_head=lm_head)
+    if request is None:
+        request = Request.for_workload(spec)
+    lowered = lower(spec, request)
     parts = [(part, cascade, count) for part, cascade, count in
              (("pre", lowered.pre, 1), ("layer", lowered.layer, lowered.layers),
               ("post", lowered.post, 1)) if cascade]
     start = time.perf_counter()
-    kernels = _fused if fuse else _unfused
+    kernels = _fused if request.fuse else _unfused
     results, evaluated = kernels(arch, lowered, parts, objective, strategy, budget, seed,
                                  on_einsum)
-    return _totals(arch, spec, lowered, tuple(results), phase, batch, seq_len, kv_len, dtype,
-                   attention, fuse, evaluated, time.perf_counter() - start)
+    return _totals(arch, spec, lowered, tuple(results), request, evaluated,
+                   time.perf_counter() - start)
 
 
 def _fused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum):
@@ -172,27 +169,27 @@ def _unfused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum)
         if on_einsum:
             on_einsum(einsum.name, done, len(jobs))
     return results, sum(r.evaluated for r in results)
-def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
-            attention, fused, evaluated, elapsed) -> WorkloadResult:
+
+
+def _totals(arch, spec, lowered, results, request, evaluated, elapsed) -> WorkloadResult:
     layer = sum(r.report.latency_s for r in results if r.part == "layer")
     model = sum(r.report.latency_s * r.count for r in results)
     energy = sum(r.report.energy_pj * r.count for r in results) * 1e-12
-    if phase == "prefill":  # a ViT's prompt is its patches (seq_len may be left out)
+    batch, seq_len = request.batch, request.seq_len
+    if request.phase == "prefill":  # a ViT's prompt is its patches (seq_len may be left out)
         seq_len = prompt_length(spec.model, seq_len)
         tokens = context = _summed(seq_len, batch)      # all in the cache afterwards
     else:                   # one new token per sequence, after its cached ones
-        tokens = len(kv_len) if isinstance(kv_len, (list, tuple)) else batch
-        context = _summed(kv_len, batch) + tokens
+        tokens = batch
+        context = _summed(request.kv_len, batch) + tokens
     peak: dict[str, float] = {}
     for r in results:
         for level in r.report.levels:
             peak[level.name] = max(peak.get(level.name, 0.0), level.tile_bytes)
-    weights_dtype = dtype.get("weights", "bf16") if isinstance(dtype, dict) else dtype
-    kv_dtype = (dtype.get("kv", dtype.get("activations", "bf16")) if isinstance(dtype, dict)
-                else dtype)
-    weights = parameter_count(spec) * BYTES_PER_ELEMENT[weights_dtype]
+    types = request.precision
+    weights = parameter_count(spec) * BYTES_PER_ELEMENT[types.weights]
     causal = spec.model.causal   # encoders (BERT, ViT) keep no KV cache between steps
-    kv = kv_cache_bytes_per_token(spec, kv_dtype) * context if causal else 0.0
+    kv = kv_cache_bytes_per_token(spec, types.kv) * context if causal else 0.0
     capacity = arch.levels[0].capacity_bytes
     fits = weights + kv <= capacity
     scale, unit = next(((f, u) for f, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
@@ -201,12 +198,14 @@ def _totals(arch, spec, lowered, results, phase, batch, seq_len, kv_len, dtype,
     note = (f"weights {weights / scale:.2f} {unit}{cache} "
             f"{'<=' if fits else '>'} {arch.levels[0].name} {capacity / scale:.2f} {unit}")
     return WorkloadResult(
-        workload=spec.name, hardware=arch.name, phase=phase, batch=batch, seq_len=seq_len,
-        kv_len=kv_len, attention=attention, einsums=results, layers=lowered.layers,
+        workload=spec.name, hardware=arch.name, phase=request.phase, batch=batch,
+        seq_len=seq_len, kv_len=request.kv_len, attention=request.attention, einsums=results,
+        layers=lowered.layers,
         layer_latency_s=layer, model_latency_s=model, energy_j=energy, tokens=tokens,
         tokens_per_s=tokens / model if model else 0.0,
         energy_per_token_j=energy / tokens if tokens else 0.0, peak_bytes=peak,
-        weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note, fused=fused,
+        weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note,
+        fused=request.fuse,
         evaluated=evaluated, search_s=elapsed)
 
 
@@ -217,36 +216,12 @@ def _summed(length, batch: int) -> int:
 
 # ------------------------------------------------------------- targets (CLI, sweeps)
 
-DEFAULT_SEQ_LEN = 512
-"""Prompt length (or KV-cache length) when the command line or a sweep gives none."""
-
-
-def is_workload(target) -> bool:
-    """Whether ``target`` is a workload (a workload YAML or a Hugging Face config.json), not
-    a cascade file."""
-    from accelsim.spec.load import read_document
-
-    return str(target).endswith(".json") or read_document(target)[1] == "workload"
-
-
-def prompt_for(target, seq_len: int | None) -> int | None:
-    """``seq_len`` if given, else DEFAULT_SEQ_LEN tokens, or for a ViT workload None: its
-    patches plus the class token, which the lowering counts."""
-    if seq_len is not None:
-        return seq_len
-    if is_workload(target) and load_workload(target).model.image_size is not None:
-        return None
-    return DEFAULT_SEQ_LEN
-
-
-def cascades_of(target, sizes, phase, batch, seq_len, kv_len, dtype, attention):
-    """The cascades of a cascade file or of a lowered workload (pre, layer, post), with
-    their sizes, element types and roles."""
+def cascades_of(target, sizes, request: Request):
+    """The cascades of a cascade file (with ``sizes`` bound; ``request`` is not read) or of
+    a workload lowered for ``request`` (pre, layer, post), with their sizes, element types
+    and roles."""
     if is_workload(target):
-        lowered = lower(target, phase, batch=batch,
-                        seq_len=seq_len if phase == "prefill" else None,
-                        kv_len=(kv_len or seq_len) if phase == "decode" else None, dtype=dtype,
-                        attention=attention or ("splitkv" if phase == "decode" else "flash2"))
+        lowered = lower(target, request)
         cascades = [c for c in (lowered.pre, lowered.layer, lowered.post) if c is not None]
         return cascades, lowered.sizes, lowered.dtypes, lowered.roles
     from accelsim.ir import load_cascade
@@ -257,12 +232,11 @@ def cascades_of(target, sizes, phase, batch, seq_len, kv_len, dtype, attention):
             default_roles(cascade))
 
 
-def bound_einsum_of(target, name, sizes, phase, batch, seq_len, kv_len, dtype, attention):
+def bound_einsum_of(target, name, sizes, request: Request):
     """The named Einsum of a cascade file or of a lowered workload, with sizes bound."""
     from accelsim.errors import SpecError
 
-    cascades, bound_sizes, dtypes, roles = cascades_of(target, sizes, phase, batch, seq_len,
-                                                       kv_len, dtype, attention)
+    cascades, bound_sizes, dtypes, roles = cascades_of(target, sizes, request)
     for cascade in cascades:
         if name in {e.name for e in cascade.einsums}:
             return BoundEinsum(cascade.einsum(name), bound_sizes, dtypes, roles)

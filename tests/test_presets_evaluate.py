@@ -18,6 +18,7 @@ import pytest
 
 from accelsim.arch import load_architecture
 from accelsim.dtypes import BYTES_PER_ELEMENT
+from accelsim.lower import Request
 from accelsim.pipeline import evaluate_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +41,9 @@ def takes_time(arch, report) -> bool:
 def test_preset_evaluates_a_layer(preset, phase):
     arch = load_architecture(str(preset))
     dtype = "int8" if arch.family == "mcu" else "bf16"
-    options = dict(seq_len=64) if phase == "prefill" else dict(kv_len=64)
-    result = evaluate_workload(arch, ROOT / "workloads" / "gpt2.yaml", phase=phase, dtype=dtype,
-                               budget=40, **options)
+    lengths = dict(seq_len=64) if phase == "prefill" else dict(kv_len=64)
+    result = evaluate_workload(arch, ROOT / "workloads" / "gpt2.yaml",
+                               Request(phase=phase, dtype=dtype, **lengths), budget=40)
     assert result.layer_latency_s > 0 and result.energy_j >= 0
     layer = [e for e in result.einsums if e.part == "layer"]
     assert layer and all(e.report.latency_s > 0 for e in layer if takes_time(arch, e.report))

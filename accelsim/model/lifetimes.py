@@ -62,7 +62,7 @@ from accelsim.dtypes import element_bytes
 from accelsim.errors import SpecError
 from accelsim.ir import Cascade, Einsum, affine
 from accelsim.ir.expr import ExprError
-from accelsim.lower import Lowered, load_workload, lower
+from accelsim.lower import Lowered, Request, load_workload, lower
 
 PARTS = ("pre", "layer", "post")
 """Cascades of a lowered workload, in execution order."""
@@ -375,23 +375,21 @@ def sram_level(arch: Architecture, names: str | Sequence[str] | None = None
     return "+".join(lv.name for lv in chosen), sum(lv.capacity_bytes for lv in chosen)
 
 
-def sram_fit(hardware: Any, workload: Any, *, phase: str = "prefill", batch: int = 1,
-             seq_len: int | None = None, kv_len: int | None = None, dtype: Any = "int8",
-             attention: str | None = None, embeddings: bool = False,
-             lm_head: bool = False, level: str | Sequence[str] | None = None,
-             in_place: bool = True, overwrite: bool = True) -> SramFit:
-    """Lower ``workload`` (int8 by default) and hold its peak SRAM against ``hardware``'s
-    SRAM level (:func:`sram_level`; ``level`` names other levels, whose capacities add up).
+def sram_fit(hardware: Any, workload: Any, request: Request | None = None, *,
+             level: str | Sequence[str] | None = None, in_place: bool = True,
+             overwrite: bool = True) -> SramFit:
+    """Lower ``workload`` for ``request`` and hold its peak SRAM against ``hardware``'s SRAM
+    level (:func:`sram_level`; ``level`` names other levels, whose capacities add up).
 
-    ``attention`` defaults as in :func:`accelsim.pipeline.evaluate_workload` (``flash2`` for
-    prefill, ``splitkv`` for decode); the other lowering arguments are :func:`lower`'s.
+    ``request`` defaults to an int8 prefill of the workload's default prompt with the
+    attention of unfused kernels (``Request.for_workload(workload, dtype="int8",
+    fuse=False)``: flash2), as the schedule runs one Einsum after another.
     """
     arch = hardware if isinstance(hardware, Architecture) else load_architecture(str(hardware))
     spec = load_workload(workload)
-    if attention is None:
-        attention = "splitkv" if phase == "decode" else "flash2"
-    lowered = lower(spec, phase, batch=batch, seq_len=seq_len, kv_len=kv_len, dtype=dtype,
-                    attention=attention, embeddings=embeddings, lm_head=lm_head)
+    if request is None:
+        request = Request.for_workload(spec, dtype="int8", fuse=False)
+    lowered = lower(spec, request)
     profile = sram_profile(lowered, in_place=in_place, overwrite=overwrite)
     name, capacity = sram_level(arch, level)
     peak = profile.peak_step

@@ -5,8 +5,10 @@ A parameter is a dotted path into the hardware YAML's data (``levels[1].capacity
 ``levels[W_SRAM].capacity``).  Each value is written into a copy of the data before
 validation, so every point's hardware is validated like a hand-written file; a path that
 does not exist or a value the hardware spec refuses is a :class:`SpecError` naming the sweep
-file and the parameter.  Every point gets a stable id: a hash of its parameter values,
-workload, phase, batch and sequence length, so a rerun can skip what is already done.
+file and the parameter.  Each workload and phase is one :class:`~accelsim.lower.Request`
+(``Request.for_workload``: the sweep's ``seq_len`` is the prompt, and in decode the KV-cache
+length).  Every point gets a stable id: a hash of its parameter values, workload, phase,
+batch and sequence length, so a rerun can skip what is already done.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Iterator
 
 from accelsim.arch import Architecture
 from accelsim.errors import AccelsimError, SpecError, SpecErrors
-from accelsim.pipeline import prompt_for
+from accelsim.lower import Request
 from accelsim.spec.load import read_document, validate_document
 from accelsim.spec.sweep import SweepSpec
 from accelsim.yamlio import Document
@@ -44,10 +46,8 @@ class SweepPoint:
     """The workload as the sweep file names it."""
     workload_file: str
     """Its absolute path."""
-    phase: str
-    batch: int
-    seq_len: int | None
-    """Prompt length (prefill) or KV-cache length (decode); None: a ViT's patches + 1."""
+    request: Request
+    """Phase, batch and lengths (the prompt length None: a ViT's patches + 1)."""
     arch: Architecture
     seed: int
 
@@ -78,12 +78,14 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         hw_doc, _ = read_document(hw_file, expected="hardware")
     except SpecError as exc:
         raise SpecError(f"hardware {spec.hardware!r}: {exc}", file=file, path="hardware") from None
-    workloads, lengths = {}, {}
+    workloads, requests = {}, {}
     for i, name in enumerate(spec.workloads):
         workloads[name] = os.path.join(base_dir, name)
         if not os.path.isfile(workloads[name]):
             raise SpecError(f"no such workload file {name!r}", file=file, path=f"workloads[{i}]")
-        lengths[name] = prompt_for(workloads[name], spec.seq_len)
+        for phase in spec.phases:
+            requests[name, phase] = Request.for_workload(workloads[name], phase=phase,
+                                                         batch=spec.batch, seq_len=spec.seq_len)
     points = []
     archs: dict[tuple, Architecture] = {}
     for values, workload, phase in _combinations(spec):
@@ -91,19 +93,20 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         if key not in archs:
             archs[key] = _variant(hw_doc, spec, values, file)
         params = dict(zip(spec.parameters, values))
+        request = requests[workload, phase]
         points.append(SweepPoint(
-            id=point_id(params, workload, phase, spec.batch, lengths[workload]),
-            parameters=params, workload=workload, workload_file=workloads[workload],
-            phase=phase, batch=spec.batch, seq_len=lengths[workload], arch=archs[key],
+            id=point_id(params, workload, request), parameters=params, workload=workload,
+            workload_file=workloads[workload], request=request, arch=archs[key],
             seed=spec.seed))
     return Sweep(spec=spec, file=file, points=tuple(points))
 
 
-def point_id(parameters: dict[str, Any], workload: str, phase: str, batch: int,
-             seq_len: int | None) -> str:
-    """A 16-hex-digit hash that names a point across runs."""
-    text = json.dumps({"parameters": parameters, "workload": workload, "phase": phase,
-                       "batch": batch, "seq_len": seq_len}, sort_keys=True)
+def point_id(parameters: dict[str, Any], workload: str, request: Request) -> str:
+    """A 16-hex-digit hash that names a point across runs (its ``seq_len`` is the request's
+    prompt length in prefill, its KV-cache length in decode)."""
+    text = json.dumps({"parameters": parameters, "workload": workload,
+                       "phase": request.phase, "batch": request.batch,
+                       "seq_len": request.length}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

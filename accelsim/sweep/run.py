@@ -58,14 +58,10 @@ class SweepSummary:
 
 def evaluate_point(point: SweepPoint, budget: int | None = None) -> dict[str, Any]:
     """Evaluate one point on this process and return its result row."""
-    row: dict[str, Any] = {"id": point.id, "workload": point.workload, "phase": point.phase,
-                           **point.parameters}
-    decode = point.phase == "decode"
+    row: dict[str, Any] = {"id": point.id, "workload": point.workload,
+                           "phase": point.request.phase, **point.parameters}
     try:
-        result = evaluate_workload(point.arch, point.workload_file, phase=point.phase,
-                                   batch=point.batch,
-                                   seq_len=None if decode else point.seq_len,
-                                   kv_len=point.seq_len if decode else None,
+        result = evaluate_workload(point.arch, point.workload_file, point.request,
                                    budget=budget, seed=point.seed)
     except AccelsimError as exc:
         return {**row, "status": str(exc) or type(exc).__name__}
@@ -95,27 +91,51 @@ def run_sweep(sweep_path: str | os.PathLike, *, scheduler: str | None = None,
     results = open_results(out, list(sweep.spec.parameters))
     todo = [p for p in sweep.points if p.id not in results.done]
     skipped = len(sweep.points) - len(todo)
-    written: list[dict] = []
-    failed: dict[str, str] = {}
-    say = _printer(progress)
-    say(f"sweep {sweep.spec.name}: {len(sweep.points)} points, {skipped} already in {out}, "
-        f"{len(todo)} to run")
+    tally = _Tally(results, _printer(progress), on_point, skipped, len(sweep.points))
+    tally.say(f"sweep {sweep.spec.name}: {len(sweep.points)} points, {skipped} already in "
+              f"{out}, {len(todo)} to run")
     try:
         if todo:
             with _client(scheduler, workers) as client:
-                _gather(client, todo, evaluate, budget, results, written, failed, on_point,
-                        say, skipped, len(sweep.points))
+                _gather(client, todo, evaluate, budget, tally)
     finally:
         results.close()
-    errors = sum(1 for row in written if row.get("status") != "ok")
+    errors = sum(1 for row in tally.written if row.get("status") != "ok")
     return SweepSummary(name=sweep.spec.name, output=out, points=len(sweep.points),
-                        skipped=skipped, completed=len(written), errors=errors, failed=failed,
-                        elapsed_s=time.perf_counter() - start)
+                        skipped=skipped, completed=len(tally.written), errors=errors,
+                        failed=tally.failed, elapsed_s=time.perf_counter() - start)
 
 
-def _gather(client, todo, evaluate, budget, results, written, failed, on_point, say,
-            skipped, total) -> None:
-    """Submit every point, write each row as its future finishes; cancel all on Ctrl-C."""
+@dataclass
+class _Tally:
+    """Where finished points go: their rows to the results file (then ``on_point``), their
+    failures to ``failed``, and a progress line each to ``say``."""
+
+    results: Any
+    say: Callable[[str], None]
+    on_point: Callable[[dict], None] | None
+    skipped: int
+    """Points already in the results file when the run started."""
+    total: int
+    written: list[dict] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def row(self, row: dict) -> None:
+        self.results.write(row)
+        self.written.append(row)
+        self.say(f"[{self.skipped + len(self.written)}/{self.total}] {_describe(row)}")
+        if self.on_point is not None:
+            self.on_point(row)
+
+    def failure(self, point_id: str, exc: Exception) -> None:
+        self.failed[point_id] = f"{type(exc).__name__}: {exc}"
+        self.say(f"[{self.skipped + len(self.written)}/{self.total}] {point_id} FAILED: "
+                 f"{self.failed[point_id]}")
+
+
+def _gather(client, todo, evaluate, budget, tally: _Tally) -> None:
+    """Submit every point, hand each row to ``tally`` as its future finishes; cancel all on
+    Ctrl-C."""
     from distributed import as_completed
 
     futures = []
@@ -129,16 +149,11 @@ def _gather(client, todo, evaluate, budget, results, written, failed, on_point, 
             try:
                 row = future.result()
             except Exception as exc:  # noqa: BLE001 - a point's failure is not the sweep's
-                failed[point.id] = f"{type(exc).__name__}: {exc}"
-                say(f"[{skipped + len(written)}/{total}] {point.id} FAILED: {failed[point.id]}")
+                tally.failure(point.id, exc)
                 continue
             finally:
                 future.release()
-            results.write(row)
-            written.append(row)
-            say(f"[{skipped + len(written)}/{total}] {_describe(row)}")
-            if on_point is not None:
-                on_point(row)
+            tally.row(row)
     except BaseException:
         client.cancel(futures, force=True)
         raise

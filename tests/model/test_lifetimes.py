@@ -16,7 +16,7 @@ import pytest
 from accelsim.arch import Architecture, load_architecture
 from accelsim.errors import SpecError
 from accelsim.ir import Cascade, verify
-from accelsim.lower import lower
+from accelsim.lower import Request, lower
 from accelsim.model.lifetimes import (cascade_profile, schedule_order, sram_fit, sram_level,
                                       sram_profile, tensor_lifetimes)
 from accelsim.spec import HardwareSpec
@@ -184,6 +184,10 @@ def test_deit_tiny_in_place_lowers_softmax_step(deit):
 
 # ----------------------------------------------------------------------------- fitting 320 KB
 
+INT8_3PASS = Request(dtype="int8", attention="3pass")
+"""An int8 prefill of a ViT's patches (seq_len None) through the 3-pass attention cascade."""
+
+
 def test_deit_tiny_144_fits_320_kb_only_with_token_overwriting():
     """DeiT-Ti at 144 px (workloads/deit-tiny-144.yaml): 9 x 9 patches + class token, T = 82.
     Activation 82 x 192 = 15,744; F1 82 x 768 x 4 = 251,904; FA 82 x 768 = 62,976.
@@ -194,7 +198,7 @@ def test_deit_tiny_144_fits_320_kb_only_with_token_overwriting():
     the preset's SRAM level alone (262,144): it needs the DTCM's 64 KiB too.
     """
     def fit(on, level=("SRAM", "DTCM")):
-        return sram_fit(STM32F746, ROOT / "workloads" / "deit-tiny-144.yaml", attention="3pass",
+        return sram_fit(STM32F746, ROOT / "workloads" / "deit-tiny-144.yaml", INT8_3PASS,
                         in_place=on, overwrite=on, level=level)
 
     plain, reused, sram_only = fit(False), fit(True), fit(True, None)
@@ -208,7 +212,7 @@ def test_deit_tiny_144_fits_320_kb_only_with_token_overwriting():
 
 
 def test_deit_tiny_on_stm32f746_does_not_fit():
-    fit = sram_fit(STM32F746, ROOT / "workloads" / "deit-tiny.yaml", attention="3pass")
+    fit = sram_fit(STM32F746, ROOT / "workloads" / "deit-tiny.yaml", INT8_3PASS)
     assert (fit.peak_bytes, fit.einsum, fit.level, fit.fits) == (646_080, "F1", "SRAM", False)
     data = json.loads(json.dumps(fit.to_dict()))
     assert (data["einsum"], data["profile"]["steps"][28]["einsum"]) == ("F1", "F1")

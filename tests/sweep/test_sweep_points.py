@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,21 @@ def test_ids_are_stable_across_loads_and_level_names_work(tmp_path):
     assert first.points[0].arch.levels[1].capacity_bytes == 32 * 1024
 
 
+def test_each_phase_is_one_request_and_its_length_names_the_point(tmp_path):
+    """The sweep's seq_len (64) is a prefill's prompt and a decode step's KV cache; the id
+    hashes the parameters, workload, phase, batch and that length (sorted-key JSON, first 16
+    hex digits of its SHA-256), as ids written by earlier runs did."""
+    sweep = load_sweep(write_sweep(tmp_path, "  clock: [1 GHz]\n"))
+    by_phase = {p.request.phase: p for p in sweep.points}
+    assert (by_phase["prefill"].request.seq_len, by_phase["prefill"].request.kv_len) == (64, None)
+    assert (by_phase["decode"].request.seq_len, by_phase["decode"].request.kv_len) == (None, 64)
+    for phase, point in by_phase.items():
+        assert point.request.batch == 1 and point.request.attention == "3pass"
+        text = json.dumps({"parameters": {"clock": "1 GHz"}, "workload": str(WORKLOAD),
+                           "phase": phase, "batch": 1, "seq_len": 64}, sort_keys=True)
+        assert point.id == hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def test_random_mode_draws_seeded_samples(tmp_path):
     params = "  levels[1].capacity: [8 KiB, 16 KiB, 32 KiB, 64 KiB, 128 KiB]\n"
     one = load_sweep(write_sweep(tmp_path, params, "mode: random\nsamples: 4\nseed: 3\n"))
@@ -82,8 +99,8 @@ def test_a_vit_point_defaults_to_its_patches_and_reports_unknown_energy(tmp_path
                     f"hardware: {ROOT / 'hw_configs' / 'stm32f746.yaml'}\n"
                     f"workloads: [{vit}, {WORKLOAD}]\nparameters:\n  clock: [216 MHz]\n")
     points = {Path(p.workload).name: p for p in load_sweep(path).points}
-    assert points["fusemax-bert.yaml"].seq_len == 512
-    assert points["deit-tiny-144.yaml"].seq_len is None
+    assert points["fusemax-bert.yaml"].request.seq_len == 512
+    assert points["deit-tiny-144.yaml"].request.seq_len is None
     row = evaluate_point(points["deit-tiny-144.yaml"], budget=40)
     assert row["status"] == "ok" and row["energy_j"] is None
     assert row["tokens_per_s"] == pytest.approx(82 / row["model_latency_s"])

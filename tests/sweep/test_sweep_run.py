@@ -49,7 +49,7 @@ def logged_point(log_dir: str, delay: float, point, budget):
     """A fast stand-in for evaluate_point that leaves one file per evaluation."""
     Path(log_dir, f"{point.id}.{uuid.uuid4().hex}").touch()
     time.sleep(delay)
-    return {"id": point.id, "workload": point.workload, "phase": point.phase,
+    return {"id": point.id, "workload": point.workload, "phase": point.request.phase,
             **point.parameters, "model_latency_s": 1.0, "tokens_per_s": 64.0,
             "energy_j": 2.0, "energy_per_token_j": 2.0 / 64, "offchip_bytes": 10.0,
             "fits": True, "status": "ok"}
