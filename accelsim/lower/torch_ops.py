@@ -268,16 +268,26 @@ def _affine(lw, node, operands: list, weight, bias) -> View:
     return elementwise(lw, node, operands, expr)
 
 
-def _attention(lw, node, q: View, k: View, v: View, attn_mask=None, dropout_p=0.0,
-               is_causal=False, scale=None, enable_gqa=False):
+SDPA_ARGUMENTS = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+"""scaled_dot_product_attention's arguments after query, key and value, in torch's order."""
+
+
+def _attention(lw, node, q: View, k: View, v: View, *args, **kwargs):
     """scaled_dot_product_attention as the 3pass variant: scaled queries, scores (causal mask
-    as a guard, top-left aligned like torch), an additive float mask, softmax, values."""
-    if dropout_p:
+    as a guard, top-left aligned like torch), an additive float mask, softmax, values.
+    ``args``/``kwargs`` are torch's later arguments (:data:`SDPA_ARGUMENTS`)."""
+    given = {**dict(zip(SDPA_ARGUMENTS, args)), **kwargs}
+    unknown = sorted(set(given) - set(SDPA_ARGUMENTS))
+    if unknown or len(args) > len(SDPA_ARGUMENTS):
+        raise LoweringError(f"{node.name}: scaled_dot_product_attention takes "
+                            f"{', '.join(SDPA_ARGUMENTS)} after q, k, v; got {unknown or args}")
+    attn_mask, scale = given.get("attn_mask"), given.get("scale")
+    if given.get("dropout_p", 0.0):
         raise LoweringError(f"{node.name}: attention dropout is not supported")
     heads, kv_heads = q.shape[-3], k.shape[-3]
     grouped = heads != kv_heads
     if grouped:
-        if not enable_gqa or heads % kv_heads:
+        if not given.get("enable_gqa", False) or heads % kv_heads:
             raise LoweringError(f"{node.name}: {heads} query heads and {kv_heads} key heads "
                                 "need enable_gqa=True and a whole group size")
         q = q.reshape([*q.shape[:-3], kv_heads, heads // kv_heads, *q.shape[-2:]])
@@ -285,7 +295,8 @@ def _attention(lw, node, q: View, k: View, v: View, attn_mask=None, dropout_p=0.
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     scaled = elementwise(lw, node, [q, scale], "{x0} * {x1}", "qs")
-    guard = (lambda row, col: f" where {col} <= {row} else -inf") if is_causal else None
+    guard = ((lambda row, col: f" where {col} <= {row} else -inf")
+             if given.get("is_causal", False) else None)
     scores = contract(lw, node, scaled, k.transpose(-1, -2), guard, "scores")
     if isinstance(attn_mask, View):
         mask_node = node.kwargs.get("attn_mask", node.args[3] if len(node.args) > 3 else None)
