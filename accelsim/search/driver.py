@@ -3,8 +3,8 @@
 A strategy hands batches of candidates to :meth:`Run.evaluate`, which pre-checks them,
 counts the survivors with the kernels, applies the batch model and the objective, and
 records the best and the energy/latency front.  When the budget (evaluations or seconds)
-is spent, :meth:`Run.evaluate` raises :class:`StopSearch`; :func:`accelsim.search.search`
-catches it, and KeyboardInterrupt, and returns what was found.
+is spent, :meth:`Run.evaluate` raises :class:`StopSearch`; the single-Einsum search
+(accelsim.search.single) catches it, and KeyboardInterrupt, and returns what was found.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple, Union
+from typing import Callable
 
 import numpy as np
 
 from accelsim.errors import SpecError
 from accelsim.search.batch_model import Metrics, ModelConstants, count, metrics, precheck
 from accelsim.search.space import Candidates, MapSpace, concat, covers
+from accelsim.search.types import Objective, Progress
 
 OBJECTIVES: dict[str, dict[str, float]] = {
     "energy": {"energy": 1.0},
@@ -31,9 +32,6 @@ energy**a x latency**b (``edp`` is a = b = 1)."""
 METRICS = ("energy", "latency", "traffic")
 GUARD = 200
 """Stop after this many candidates per evaluation (at least 10^6) without a valid one."""
-
-Objective = Union[str, Mapping[str, float]]
-
 
 def objective_weights(objective: Objective) -> dict[str, float]:
     """The metric weights of a named or weighted objective."""
@@ -52,17 +50,8 @@ def objective_weights(objective: Objective) -> dict[str, float]:
     return weights
 
 
-class Progress(NamedTuple):
-    """What a callback sees after each batch."""
-
-    evaluated: int
-    considered: int
-    elapsed_s: float
-    best_score: float
-
-
 class StopSearch(Exception):
-    """The budget is spent (raised by Run.evaluate, caught by search)."""
+    """The budget is spent (raised by Run.evaluate, caught by the single-Einsum search)."""
 
 
 @dataclass

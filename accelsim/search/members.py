@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Callable
 
 from accelsim.arch import Architecture
 from accelsim.errors import CapacityError, MappingError
 from accelsim.mapping import BoundEinsum, einsum_problem
 from accelsim.search.constraints import Constraints, LevelConstraint
 from accelsim.search.group_bound import footprint
+from accelsim.search.single import search_einsum
+from accelsim.search.types import SearchOptions
 
 MEMBER_BUDGET = 200
 """Mappings evaluated per member search."""
@@ -30,9 +31,9 @@ LARGE_ARRAY = 1024
 class MemberSearch:
     """Single-Einsum searches of group members on cut sizes, cached."""
 
-    def __init__(self, arch: Architecture, search_fn: Callable, objective, budget: int,
-                 seed: int, strategy: str = "anneal"):
-        self.arch, self.search_fn, self.objective = arch, search_fn, objective
+    def __init__(self, arch: Architecture, objective, budget: int, seed: int,
+                 strategy: str = "anneal"):
+        self.arch, self.objective = arch, objective
         self.budget, self.seed, self.strategy = budget, seed, strategy
         self.cache: dict[tuple, object] = {}
         self.evaluated = 0
@@ -71,13 +72,13 @@ class MemberSearch:
                     return None
                 levels.append(LevelConstraint(level=branch.name, keep=[t.name for t in tensors]))
             try:
-                found = self.search_fn(bound, self.on_chip if on_chip_only else self.arch,
-                                       report_on=self.arch, objective=self.objective,
-                                       constraints=Constraints(levels=levels),
-                                       budget=self.budget * (self.matrix if bound.einsum
-                                                             .op_counts(bound.sizes).mac else 1),
-                                       strategy=self.strategy,
-                                       seed=self.seed, progress=False, bound=False)
+                budget = self.budget * (self.matrix if bound.einsum.op_counts(bound.sizes).mac
+                                        else 1)
+                options = SearchOptions(strategy=self.strategy, budget=budget, seed=self.seed,
+                                        progress=False, bound=False)
+                found = search_einsum(bound, self.on_chip if on_chip_only else self.arch,
+                                      self.objective, Constraints(levels=levels),
+                                      report_on=self.arch, options=options)
                 self.evaluated += found.evaluated
             except (MappingError, CapacityError):
                 found = None

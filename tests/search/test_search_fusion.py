@@ -18,7 +18,8 @@ from accelsim.ir import Einsum, load_cascade
 from accelsim.mapping import BoundEinsum
 from accelsim.search import BoundCascade, FusedGroup, search
 from accelsim.search.bound import offchip_lower_bound
-from accelsim.search.fusion import candidate, tile_options
+from accelsim.search.partition import candidate
+from accelsim.search.tiling import tile_options
 from accelsim.spec import HardwareSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,13 +145,13 @@ def test_ffn_fuses_when_the_hidden_rows_fit():
 def test_interrupt_keeps_the_partition_so_far():
     arch = two_level("64 KiB")
     from accelsim.search.driver import objective_weights
-    from accelsim.search.fusion import search_cascade
+    from accelsim.search.partition import search_cascade
 
     def stop(done, total):
         if done == 3:
             raise KeyboardInterrupt
 
-    found = search_cascade(attention(), arch, objective_weights("traffic"), search, budget=100,
+    found = search_cascade(attention(), arch, objective_weights("traffic"), budget=100,
                            callback=stop)
     assert found.interrupted
     assert [m for g in found.groups for m in g.members] == [e.name for e in THREE_PASS.einsums]
@@ -192,7 +193,7 @@ def test_free_tensors_cost_nothing_but_keep_their_room():
 
 def test_group_floor_bounds_every_evaluated_mapping():
     """The floor the cascade search prunes with is below every group mapping it evaluated."""
-    from accelsim.search.fusion import metrics_of
+    from accelsim.search.estimate import metrics_of
     from accelsim.search.group_bound import GroupFloor
 
     for capacity in ("1 KiB", "64 KiB"):
@@ -221,7 +222,7 @@ def test_one_pass_groups_stream_key_blocks():
     whole = FusedGroup(ONE_PASS, tuple(e.name for e in ONE_PASS.einsums), sizes)
     assert whole.row_ranks() == ("H",) and whole.block_rank == "M1"
     assert whole.stream_ranks == ("P",)
-    from accelsim.search.fusion import tilings
+    from accelsim.search.tiling import tilings
     assert all(list(t) == ["H", "P", "M1"] and t["M1"] == 1 for t in tilings(whole))
     found = search(BoundCascade(ONE_PASS, sizes), two_level("64 KiB"), objective="traffic",
                    budget=150, progress=False)
