@@ -28,7 +28,7 @@ that is kept):
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -129,6 +129,19 @@ def _alone_fits(space: MapSpace, r: int, keeps: np.ndarray, column: np.ndarray, 
     return all(fits[j] <= space.capacity_bytes[j] for j in check)
 
 
+class Chains(NamedTuple):
+    """Every rank's factor chains, stacked: the odometer's digits."""
+
+    flat: np.ndarray
+    """(chains, slots) each chain's factor per slot, the ranks' chains one after another."""
+    ext: np.ndarray
+    """(chains, levels) each chain's tile extent per level."""
+    start: np.ndarray
+    """(ranks,) the row of each rank's first chain."""
+    count: np.ndarray
+    """(ranks,) how many chains each rank has."""
+
+
 def _factor_batches(space: MapSpace, chains: list[np.ndarray], keeps: np.ndarray):
     flat = np.concatenate(chains)
     start = np.cumsum([0] + [c.shape[0] for c in chains[:-1]]).astype(np.int64)
@@ -136,11 +149,9 @@ def _factor_batches(space: MapSpace, chains: list[np.ndarray], keeps: np.ndarray
     ext = extents(space, flat[:, :, None] * np.ones((1, 1, space.n_ranks), np.int64))[:, :, 0]
     state = np.zeros(len(chains), np.int64)
     out = np.zeros((FACTOR_ROWS, len(chains)), np.int64)
-    p = space.problem_arrays
+    stacked = Chains(flat, ext, start, count)
     while state[0] < count[0]:
-        n = _cross(flat, ext, start, count, state, keeps, p.dim_rank, p.dim_div, p.ndims,
-                   space.sizes, space.bytes_per_element, space.capacity_bytes, space.slot_axis,
-                   space.slot_limit, out)
+        n = _cross(stacked, state, keeps, space.fit_arrays, space.slots, out)
         if n == 0:
             break
         rows = out[:n] + start[None, :]
@@ -148,8 +159,11 @@ def _factor_batches(space: MapSpace, chains: list[np.ndarray], keeps: np.ndarray
 
 
 @njit(cache=True)
-def _prefix_fits(depth, state, flat, ext, start, keeps, dim_rank, dim_div, ndims, sizes, bpe,
-                 cap, slot_axis, slot_limit, work):
+def _prefix_fits(depth, state, chains, keeps, fit, slots, work):
+    """Whether the chains the odometer shows for ranks 0..depth fit the fan-outs and every
+    level below the first (``work``: scratch for their extents)."""
+    flat, ext, start, _ = chains
+    slot_axis, slot_limit = slots.axis, slots.limit
     nl = ext.shape[1]
     work[:, :] = 1
     for r in range(depth + 1):
@@ -164,23 +178,23 @@ def _prefix_fits(depth, state, flat, ext, start, keeps, dim_rank, dim_div, ndims
             if used > slot_limit[s]:
                 return False
     for j in range(1, nl):
-        if level_bytes(j, work, keeps, dim_rank, dim_div, ndims, sizes, bpe) > cap[j]:
+        if level_bytes(j, work, keeps, fit.dim_rank, fit.dim_div, fit.ndims, fit.sizes,
+                       fit.bpe) > fit.cap[j]:
             return False
     return True
 
 
 @njit(cache=True)
-def _cross(flat, ext, start, count, state, keeps, dim_rank, dim_div, ndims, sizes, bpe, cap,
-           slot_axis, slot_limit, out):
+def _cross(chains, state, keeps, fit, slots, out):
     """Advance the odometer over per-rank chains, writing valid index tuples to out."""
-    nr = start.shape[0]
-    work = np.ones((ext.shape[1], nr), np.int64)
+    count = chains.count
+    nr = chains.start.shape[0]
+    work = np.ones((chains.ext.shape[1], nr), np.int64)
     n = 0
     while state[0] < count[0] and n < out.shape[0]:
         bad = nr
         for k in range(nr):
-            if not _prefix_fits(k, state, flat, ext, start, keeps, dim_rank, dim_div, ndims,
-                                sizes, bpe, cap, slot_axis, slot_limit, work):
+            if not _prefix_fits(k, state, chains, keeps, fit, slots, work):
                 bad = k
                 break
         if bad == nr:

@@ -18,6 +18,8 @@ and the kernels here need no random state of their own.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -28,7 +30,32 @@ KEEP_PROBABILITY = 0.75
 """Chance that a sample keeps a tensor at a level that may (but need not) keep it."""
 
 
-def _perm_table(space: MapSpace) -> tuple[np.ndarray, np.ndarray]:
+class Orders(NamedTuple):
+    """Per level, the loop orders a candidate may take."""
+
+    ids: np.ndarray
+    """(levels, orders) the allowed order ids, padded."""
+    counts: np.ndarray
+    """(levels,) how many there are."""
+
+
+class Draws(NamedTuple):
+    """What a sample's first choices are drawn from (:func:`_draw_choices`)."""
+
+    pads: np.ndarray
+    """(ranks, P) the sizes each rank may be padded to (0: unused)."""
+    fixed: np.ndarray
+    """(slots, ranks) a fixed factor, or 0."""
+    orders: Orders
+    keep_ok: np.ndarray
+    """(levels, tensors) the level may keep the tensor."""
+    keep_forced: np.ndarray
+    """(levels, tensors) the level must keep the tensor."""
+    keep_p: float
+    """The chance of keeping a tensor that a level may keep."""
+
+
+def _perm_table(space: MapSpace) -> Orders:
     """Per level, the allowed order ids (padded) and how many there are."""
     nl, n_perm = space.perm_ok.shape
     ids = np.zeros((nl, n_perm), np.int64)
@@ -37,7 +64,7 @@ def _perm_table(space: MapSpace) -> tuple[np.ndarray, np.ndarray]:
         ok = np.flatnonzero(space.perm_ok[j])
         ids[j, :ok.size] = ok
         counts[j] = ok.size
-    return ids, counts
+    return Orders(ids, counts)
 
 
 def sample(space: MapSpace, n: int, rng: np.random.Generator) -> Candidates:
@@ -45,26 +72,23 @@ def sample(space: MapSpace, n: int, rng: np.random.Generator) -> Candidates:
     s, r, nl = space.n_slots, space.n_ranks, space.n_levels
     nt = len(space.tensor_names)
     u = rng.random((n, nl * nt + r + nl + 3 * s * r))
-    ids, counts = _perm_table(space)
-    factors = np.ones((n, s, r), np.int64)
-    perm = np.zeros((n, nl), np.int64)
-    keeps = np.zeros((n, nl, nt), np.bool_)
-    p = space.problem_arrays
-    _sample(u, space.sizes, space.pads, space.slot_level, space.slot_axis, space.slot_limit,
-            space.allowed, space.fixed, space.remainder, ids, counts, space.keep_ok,
-            space.keep_forced, p.dim_rank, p.dim_div, p.ndims, space.bytes_per_element,
-            space.capacity_bytes, KEEP_PROBABILITY, factors, perm, keeps)
-    return Candidates(factors, perm, keeps)
+    out = Candidates(np.ones((n, s, r), np.int64), np.zeros((n, nl), np.int64),
+                     np.zeros((n, nl, nt), np.bool_))
+    draws = Draws(space.pads, space.fixed, _perm_table(space), space.keep_ok,
+                  space.keep_forced, KEEP_PROBABILITY)
+    _sample(u, space.slots, space.allowed, space.remainder, draws, space.fit_arrays, out)
+    return out
 
 
 @njit(cache=True)
-def _fits_with(j, r, d, ext, keeps, dim_rank, dim_div, ndims, sizes, bpe, cap):
-    """Whether levels 1..j still fit with rank r's extent there multiplied by d."""
+def _fits_with(j, r, d, ext, keeps, fit):
+    """Whether levels 1..j still fit with rank r's extent there multiplied by d (``fit``:
+    the space's FitArrays)."""
     fits = True
     for jj in range(1, j + 1):
         ext[jj, r] *= d
-        fits = fits and level_bytes(jj, ext, keeps, dim_rank, dim_div, ndims, sizes,
-                                     bpe) <= cap[jj]
+        fits = fits and level_bytes(jj, ext, keeps, fit.dim_rank, fit.dim_div, fit.ndims,
+                                     fit.sizes, fit.bpe) <= fit.cap[jj]
         ext[jj, r] //= d
     return fits
 
@@ -99,18 +123,19 @@ def _slot_order(slot_level, slot_axis):
 
 
 @njit(cache=True)
-def _sample(u, sizes, pads, slot_level, slot_axis, slot_limit, allowed, fixed, remainder,
-            perm_ids, perm_counts, keep_ok, keep_forced, dim_rank, dim_div, ndims, bpe, cap,
-            keep_p, factors, perm, keeps):
+def _sample(u, slots, allowed, remainder, draws, fit, out):
+    """Fill ``out`` (Candidates) with one sample per row of ``u`` (see the module
+    docstring); ``slots``, ``fit``: the space's Slots and FitArrays."""
+    factors, perm, keeps = out
+    slot_level, slot_axis, slot_limit = slots
     n, ns, nr = factors.shape
     order = _slot_order(slot_level, slot_axis)
     divs = np.empty(8192, np.int64)
-    ext = np.ones((keep_ok.shape[0], nr), np.int64)
+    ext = np.ones((draws.keep_ok.shape[0], nr), np.int64)
     rem = np.ones(nr, np.int64)
     slot_prod = np.ones(ns, np.int64)
     for b in range(n):
-        c = _draw_choices(u[b], pads, fixed, perm_ids, perm_counts, keep_ok, keep_forced, keep_p,
-                          factors[b], perm[b], keeps[b], rem)
+        c = _draw_choices(u[b], draws, factors[b], perm[b], keeps[b], rem)
         _spans(factors[b], slot_level, ext, slot_prod)
         for s in order:
             rank_order = np.argsort(u[b, c:c + nr])
@@ -125,8 +150,7 @@ def _sample(u, sizes, pads, slot_level, slot_axis, slot_limit, allowed, fixed, r
                 while lo < hi:
                     mid = (lo + hi) // 2
                     ok = slot_axis[s] < 0 or slot_prod[s] * divs[mid] <= slot_limit[s]
-                    if ok and _fits_with(slot_level[s], r, divs[mid], ext, keeps[b], dim_rank,
-                                         dim_div, ndims, sizes, bpe, cap):
+                    if ok and _fits_with(slot_level[s], r, divs[mid], ext, keeps[b], fit):
                         lo = mid + 1
                     else:
                         hi = mid
@@ -141,14 +165,16 @@ def _sample(u, sizes, pads, slot_level, slot_axis, slot_limit, allowed, fixed, r
         for r in range(nr):
             if remainder[r] >= 0:
                 others = np.prod(factors[b, :, r]) // factors[b, remainder[r], r]
-                factors[b, remainder[r], r] = max((sizes[r] + others - 1) // others, 1)
+                factors[b, remainder[r], r] = max((fit.sizes[r] + others - 1) // others, 1)
 
 
 @njit(cache=True)
-def _draw_choices(u, pads, fixed, perm_ids, perm_counts, keep_ok, keep_forced, keep_p, factors,
-                  perm, keeps, rem):
+def _draw_choices(u, draws, factors, perm, keeps, rem):
     """Keeps, padded sizes, fixed factors and orders of one sample; returns the next
     unused column of u (and leaves in rem what each rank has left to place)."""
+    pads, fixed, keep_ok, keep_forced = draws.pads, draws.fixed, draws.keep_ok, draws.keep_forced
+    perm_ids, perm_counts = draws.orders
+    keep_p = draws.keep_p
     nl, nt = keep_ok.shape
     c = 0
     for j in range(nl):
@@ -186,12 +212,11 @@ def mutate(space: MapSpace, cands: Candidates, rng: np.random.Generator,
            moves: int = 1) -> Candidates:
     """A copy of ``cands`` with ``moves`` local moves applied to each candidate."""
     out = Candidates(cands.factors.copy(), cands.perm.copy(), cands.keeps.copy())
-    ids, counts = _perm_table(space)
+    orders = _perm_table(space)
     optional = space.keep_ok & ~space.keep_forced
     for _ in range(moves):
         u = rng.random((len(out), 8))
-        _mutate(u, space.allowed, space.slot_axis, ids, counts, optional, out.factors, out.perm,
-                out.keeps)
+        _mutate(u, space.allowed, space.slot_axis, orders, optional, out)
     return out
 
 
@@ -236,7 +261,10 @@ two ranks of a spatial slot, re-draw a level's order; else flip a keep choice.""
 
 
 @njit(cache=True)
-def _mutate(u, allowed, slot_axis, perm_ids, perm_counts, optional, factors, perm, keeps):
+def _mutate(u, allowed, slot_axis, orders, optional, out):
+    """One local move on each candidate of ``out``, chosen and drawn by its row of ``u``."""
+    factors, perm, keeps = out
+    perm_ids, perm_counts = orders
     n, ns, nr = factors.shape
     primes = np.empty(64, np.int64)
     flat_optional = optional.ravel()

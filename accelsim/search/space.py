@@ -56,6 +56,35 @@ class Candidates(NamedTuple):
         return self.factors.shape[0]
 
 
+class Slots(NamedTuple):
+    """Where each slot's loops sit (see the module docstring)."""
+
+    level: np.ndarray
+    """(slots,) the level of the slot's loops."""
+    axis: np.ndarray
+    """(slots,) -1 for a temporal slot, else the mesh axis (0 x, 1 y)."""
+    limit: np.ndarray
+    """(slots,) the largest product of a spatial slot's factors (0 for temporal slots)."""
+
+
+class FitArrays(NamedTuple):
+    """What the numba capacity checks read to size the tiles a level keeps
+    (accelsim.search.kernels.level_bytes) and compare them with its capacity."""
+
+    dim_rank: np.ndarray
+    """(tensors, dims, 2) the ranks of each tensor dimension (-1: none)."""
+    dim_div: np.ndarray
+    """(tensors, dims) each dimension's divisor (a block index)."""
+    ndims: np.ndarray
+    """(tensors,) how many dimensions each tensor has."""
+    sizes: np.ndarray
+    """(ranks,) the rank sizes."""
+    bpe: np.ndarray
+    """(tensors,) bytes per element."""
+    cap: np.ndarray
+    """(levels,) capacity in bytes."""
+
+
 def concat(parts: list[Candidates]) -> Candidates:
     """One batch from several."""
     return Candidates(*(np.concatenate([getattr(p, f) for p in parts]) for f in Candidates._fields))
@@ -111,6 +140,16 @@ class MapSpace:
     def n_ranks(self) -> int:
         return self.sizes.shape[0]
 
+    @property
+    def slots(self) -> Slots:
+        return Slots(self.slot_level, self.slot_axis, self.slot_limit)
+
+    @property
+    def fit_arrays(self) -> FitArrays:
+        p = self.problem_arrays
+        return FitArrays(p.dim_rank, p.dim_div, p.ndims, self.sizes, self.bytes_per_element,
+                         self.capacity_bytes)
+
 
 def build_space(bound: BoundEinsum, arch: Architecture, constraints: Constraints) -> MapSpace:
     """The mapspace of ``bound`` on ``arch`` under ``constraints``."""
@@ -119,12 +158,13 @@ def build_space(bound: BoundEinsum, arch: Architecture, constraints: Constraints
     ranks, tensors = problem.rank_names, problem.tensor_names
     sizes = np.array([problem.ranks[r] for r in ranks], np.int64)
     arrays = encode_problem(problem)
-    slot_level, slot_axis, slot_limit = _slots(arch)
+    slots = _slots(arch)
+    slot_level, slot_axis, slot_limit = slots
     by_level = _constraints_by_level(arch, constraints)
     fixed = np.zeros((slot_level.shape[0], len(ranks)), np.int64)
     allowed = np.ones_like(fixed, dtype=np.bool_) & (sizes > 1)[None, :]
     for j, (i, lc) in by_level.items():
-        _fix_level(j, f"levels[{i}]", lc, ranks, slot_level, slot_axis, slot_limit, fixed, allowed)
+        _fix_level(j, f"levels[{i}]", lc, ranks, slots, fixed, allowed)
     allowed &= fixed == 0
     _no_merged_windows(arrays, arch, slot_level, slot_axis, allowed)
     perms = np.array(list(itertools.permutations(range(len(ranks)))),
@@ -161,7 +201,7 @@ def _probe_nest(bound: BoundEinsum, arch: Architecture):
     return build_nest(bound, arch, spec)
 
 
-def _slots(arch: Architecture):
+def _slots(arch: Architecture) -> Slots:
     """One temporal slot per level, then one spatial slot per (level, axis) with fan-out."""
     n = len(arch.levels)
     levels, axes, limits = list(range(n)), [-1] * n, [0] * n
@@ -176,7 +216,7 @@ def _slots(arch: Architecture):
                 levels.append(j)
                 axes.append(a)
                 limits.append(limit)
-    return (np.array(levels, np.int64), np.array(axes, np.int64), np.array(limits, np.int64))
+    return Slots(np.array(levels, np.int64), np.array(axes, np.int64), np.array(limits, np.int64))
 
 
 def _constraints_by_level(arch: Architecture, constraints: Constraints):
@@ -200,7 +240,10 @@ def _rank(name: str, ranks: tuple[str, ...], where: str) -> int:
                     path=where)
 
 
-def _fix_level(j, where, lc, ranks, slot_level, slot_axis, slot_limit, fixed, allowed) -> None:
+def _fix_level(j, where, lc, ranks, slots: Slots, fixed, allowed) -> None:
+    """Fix the factors level ``j``'s constraint ``lc`` gives (in ``fixed``) and forbid
+    searching its spatial slots when it lists their loops (in ``allowed``)."""
+    slot_level, slot_axis, slot_limit = slots
     for name, factor in lc.factors.items():
         fixed[j, _rank(name, ranks, f"{where}.factors")] = factor
     if lc.spatial is None:
