@@ -143,7 +143,7 @@ def _fused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum):
         start = time.perf_counter()
         found = search_cascade(BoundCascade(cascade, lowered.sizes, lowered.dtypes,
                                             lowered.roles), arch, objective_weights(objective),
-                               search, budget or MEMBER_BUDGET, seed, strategy,
+                               budget or MEMBER_BUDGET, seed, strategy,
                                callback=progress)
         share = (time.perf_counter() - start) / len(found.groups)
         for group in found.groups:
