@@ -13,6 +13,7 @@ Public API::
     generate_summary(workload, prompt_len=512, new_tokens=128)
     parameter_count(workload); kv_cache_bytes_per_token(workload, "fp16")
     lower_module(module, example_inputs)   # torch.fx trace -> Lowered (torch imported lazily)
+    module_inputs(lowered, module, example_inputs)   # its inputs, to run the cascade
 
 Attention variants are plain functions in :data:`ATTENTION_VARIANTS` (``3pass``, ``2pass``,
 ``1pass``/``fusemax``, ``flash2``, ``splitkv``).
@@ -21,27 +22,13 @@ Attention variants are plain functions in :data:`ATTENTION_VARIANTS` (``3pass``,
 from accelsim.dtypes import ROLES
 from accelsim.lower.attention import (ATTENTION_VARIANTS, AttentionBlock, AttentionSpec,
                                       attention_variant)
+from accelsim.lower.from_torch import lower_module, module_inputs
 from accelsim.lower.generation import GenerationSummary, generate_summary
 from accelsim.lower.lowered import Lowered
 from accelsim.lower.params import kv_cache_bytes_per_token, layer_parameters, parameter_count
 from accelsim.lower.phases import is_workload, load_workload, lower, prompt_length
 from accelsim.lower.precision import Precision, precision
 from accelsim.lower.request import DEFAULT_SEQ_LEN, PHASES, Request
-
-
-def lower_module(module, example_inputs, **options):
-    """Trace a ``torch.nn.Module`` with torch.fx and lower it to a one-cascade
-    :class:`Lowered` (see :mod:`accelsim.lower.from_torch`; torch is imported only here)."""
-    from accelsim.lower.from_torch import lower_module as _lower_module
-    return _lower_module(module, example_inputs, **options)
-
-
-def module_inputs(lowered, module, example_inputs) -> dict:
-    """The inputs a :func:`lower_module` cascade reads, taken from the module and the example
-    inputs (numpy arrays by tensor name), to run it with ``lowered.layer.run``."""
-    from accelsim.lower.from_torch import module_inputs as _module_inputs
-    return _module_inputs(lowered, module, example_inputs)
-
 
 __all__ = [
     "ATTENTION_VARIANTS", "AttentionBlock", "AttentionSpec", "DEFAULT_SEQ_LEN",

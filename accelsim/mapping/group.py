@@ -37,9 +37,10 @@ from accelsim.cost.nest import Loop, LoopNest, Problem, Projection
 from accelsim.cost.nest import Tensor as NestTensor
 from accelsim.errors import CapacityError, SpecError
 from accelsim.ir import Cascade, Einsum
-from accelsim.mapping import (BoundEinsum, _assemble, _keep_lists, _kept, _level_loops,
-                              tile_elements)
-from accelsim.spec.mapping import LevelMapping, MappingSpec
+from accelsim.mapping.bound import BoundEinsum
+from accelsim.mapping.capacity import tile_elements
+from accelsim.mapping.nest import assemble_nest, keep_lists, kept_tensors, level_loops
+from accelsim.spec.mapping import MappingSpec
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
             raise SpecError(f"no Einsum writes {name!r} in cascade {cascade.name}", file=file,
                             path=f"group[{i}]") from None
     all_ranks = {r: 1 for e in members for r in e.space(sizes)}
-    shared = _level_loops(mapping.shared, arch, all_ranks, file, "shared")
+    shared = level_loops(mapping.shared, arch, all_ranks, file, "shared")
     touched = {t for e in members for t in (e.name, *e.inputs)}
     for i, lm in enumerate(mapping.shared):
         for t in lm.keep or ():
@@ -311,7 +312,7 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
                  if loop.rank in space or rename.get(loop.rank) in problem.ranks), default=-1)
     enclosing = shared[:depth + 1]
     own_levels = mapping.einsums.get(name, [])
-    own = _level_loops(own_levels, arch, space, file, f"einsums.{name}")
+    own = level_loops(own_levels, arch, space, file, f"einsums.{name}")
     if split is not None:                # own loops at the split level: its working tile
         own = [replace(loop, level=loop.level + 1) if loop.level >= split else loop
                for loop in own]
@@ -330,8 +331,8 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
     _check_splits(loops, enclosing + own, splits, rename, name, file)
     problem = Problem(ranks, problem.tensors)
     names = problem.tensor_names + tuple(internal)
-    lists = _keep_lists(list(mapping.shared), arch, "shared", names, file, strict=False)
-    own_lists = _keep_lists(list(own_levels), arch, f"einsums.{name}", names, file)
+    lists = keep_lists(list(mapping.shared), arch, "shared", names, file, strict=False)
+    own_lists = keep_lists(list(own_levels), arch, f"einsums.{name}", names, file)
     if split is not None:
         # the split machine has one more level: lists below the split level move down one,
         # and the member's own list at it is the working tile's
@@ -339,8 +340,9 @@ def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int
         own_lists = {index + (index >= split): v for index, v in own_lists.items()}
     lists.update(own_lists)
     produced_elsewhere = frozenset(t for t in bound.einsum.inputs if t in written and t != name)
-    keeps = _kept(problem, machine, bound.roles, lists, file, internal, branch, produced_elsewhere)
-    return Member(bound, _assemble(problem, machine, keeps, loops, file), repeats, machine,
+    keeps = kept_tensors(problem, machine, bound.roles, lists, file, internal, branch,
+                         produced_elsewhere)
+    return Member(bound, assemble_nest(problem, machine, keeps, loops, file), repeats, machine,
                   branch if split is None else split)
 
 
