@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow          # starts a cluster, whose worker imports and compiles accelsim
 def test_sweep_command_writes_rows_and_resumes(run_cli, tmp_path):
     sweep = tmp_path / "clock.yaml"
     sweep.write_text(f"""kind: sweep

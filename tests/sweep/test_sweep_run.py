@@ -87,6 +87,7 @@ def log_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow          # starts its own cluster, whose workers import and compile accelsim
 def test_grid_writes_one_real_row_per_point(tmp_path):
     """2 x 2 grid of real evaluations on the LocalCluster that run_sweep starts."""
     summary = run_sweep(write_sweep(tmp_path), workers=2, progress=False, budget=60)

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("torch")
 
 
+@pytest.mark.slow          # times real operators on this CPU, twice
 def test_calibrate_then_validate(run_cli, tmp_path):
     spec = tmp_path / "cpu.yaml"
     code, out, err = run_cli("calibrate", "--device", "cpu", "--quick", "--out", str(spec))

@@ -18,6 +18,7 @@ def hardware(tmp_path_factory):
     return cpu.calibrate(tmp_path_factory.mktemp("cal") / "cpu.yaml", quick=True, threads=1)
 
 
+@pytest.mark.slow          # the hardware fixture times real operators on this CPU
 def test_calibrated_spec_passes_check_and_cites_every_number(hardware):
     checked, problems = check_paths([hardware])
     assert not problems and all(c.ok for c in checked), checked
@@ -27,6 +28,7 @@ def test_calibrated_spec_passes_check_and_cites_every_number(hardware):
             assert "by accelsim calibrate" in line, line
 
 
+@pytest.mark.slow
 def test_validate_quick_returns_rows(hardware, tmp_path):
     rows, mape = cpu.validate(hardware, quick=True, ops=("matmul", "softmax"))
     assert len(rows) == 5 and all(r.predicted > 0 and r.measured > 0 for r in rows)
