@@ -6,6 +6,7 @@ A search prunes with it, and an evaluation fails early with the bytes needed and
 from __future__ import annotations
 
 from accelsim.arch import Architecture
+from accelsim.cost.footprint import projection_elements
 from accelsim.cost.nest import LoopNest
 from accelsim.cost.nest import Tensor as NestTensor
 from accelsim.errors import CapacityError
@@ -13,18 +14,13 @@ from accelsim.errors import CapacityError
 
 def tile_elements(nest: LoopNest, level: int, tensor: NestTensor) -> int:
     """The largest tile of ``tensor`` at ``level``: what the loops owned by levels >= level
-    span, clipped to the rank sizes.  Cheap (no counting); an upper bound of what a counter
-    finds when the first tile is partial."""
+    span, clipped to the rank sizes (the footprint of accelsim.cost.footprint).  Cheap (no
+    counting); an upper bound of what a counter finds when the first tile is partial."""
     extent = {rank: 1 for rank in nest.problem.ranks}
     for loop in nest.loops:
         if loop.level >= level:
             extent[loop.rank] *= loop.factor
-    elements = 1
-    for dim in tensor.dims:
-        spans = [min(extent[r], nest.problem.ranks[r]) for c, r in dim.terms if c != 0]
-        span = sum(spans) - len(spans) + 1 if spans else 1
-        elements *= -(-span // dim.divisor) if dim.divisor > 1 else span
-    return elements
+    return projection_elements(tensor.dims, extent, nest.problem.ranks)
 
 
 def precheck_capacity(nest: LoopNest, arch: Architecture, file: str | None = None) -> None:

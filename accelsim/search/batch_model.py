@@ -33,6 +33,7 @@ import numpy as np
 
 from accelsim.arch import Architecture
 from accelsim.cost.fast import NestArrays, count_arrays
+from accelsim.cost.footprint import tile_elements_batch
 from accelsim.mapping import BoundEinsum
 from accelsim.model import (IR_TO_UNIT, operand_dtype, peak_cycles, sm_port_level, unit_for,
                             unit_rate)
@@ -161,19 +162,11 @@ def extents(space: MapSpace, factors: np.ndarray) -> np.ndarray:
 
 
 def tile_elements(space: MapSpace, ext: np.ndarray) -> np.ndarray:
-    """(B, levels, tensors): the first (largest unless a block index straddles) data tile."""
+    """(B, levels, tensors): the first (largest unless a block index straddles) data tile
+    (accelsim.cost.footprint)."""
     p = space.problem_arrays
-    clipped = np.minimum(ext, space.sizes)
     out = np.ones(ext.shape[:2] + (len(space.tensor_names),), np.int64)
-    for t in range(out.shape[2]):
-        for d in range(p.ndims[t]):
-            r0, r1 = p.dim_rank[t, d]
-            if r0 < 0:
-                continue
-            if r1 >= 0:
-                out[:, :, t] *= clipped[:, :, r0] + clipped[:, :, r1] - 1
-            else:
-                out[:, :, t] *= (clipped[:, :, r0] - 1) // p.dim_div[t, d] + 1
+    tile_elements_batch(ext, space.sizes, p.dim_rank, p.dim_div, p.ndims, out)
     return out
 
 

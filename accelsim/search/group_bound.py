@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from accelsim.arch import Architecture
+from accelsim.cost.footprint import projection_elements
 from accelsim.errors import MappingError
 from accelsim.ir import Cascade
 from accelsim.mapping import BoundEinsum, einsum_problem
@@ -26,12 +27,9 @@ if TYPE_CHECKING:
 
 
 def footprint(projections, ranks: Mapping[str, int]) -> int:
-    """Elements a tensor's index range covers when every rank runs over its whole size."""
-    total = 1
-    for proj in projections:
-        extent = 1 + sum(abs(c) * (ranks[r] - 1) for c, r in proj.terms)
-        total *= -(-extent // proj.divisor) if proj.divisor > 1 else extent
-    return total
+    """Elements a tensor's index range covers when every rank runs over its whole size
+    (the footprint of accelsim.cost.footprint for a tile that is the whole space)."""
+    return projection_elements(projections, ranks, ranks)
 
 
 def compulsory_bytes(bound: BoundEinsum, free: frozenset[str],

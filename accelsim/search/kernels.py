@@ -1,7 +1,7 @@
 """numba loops of the search over candidate arrays; they import only numpy and numba.
 
 * :func:`level_bytes` -- the bytes of the first data tiles a level keeps, for given tile
-  extents (the capacity pre-check's footprint; exact for perfect nests);
+  extents (the footprint of accelsim.cost.footprint; exact for perfect nests);
 * :func:`precheck_batch` -- fan-out and capacity of a batch of candidates;
 * :func:`encode_batch` -- candidates as the cost kernels' loop arrays (non-unit loops,
   level by level: temporal loops in order, then spatial loops; padding innermost).
@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from accelsim.cost.footprint import tile_elements
+
 
 @njit(cache=True)
 def level_bytes(j, ext, keeps, dim_rank, dim_div, ndims, sizes, bpe):
@@ -20,18 +22,7 @@ def level_bytes(j, ext, keeps, dim_rank, dim_div, ndims, sizes, bpe):
     for t in range(keeps.shape[1]):
         if not keeps[j, t]:
             continue
-        tile = 1
-        for d in range(ndims[t]):
-            r0 = dim_rank[t, d, 0]
-            r1 = dim_rank[t, d, 1]
-            if r0 < 0:
-                continue
-            e0 = min(ext[j, r0], sizes[r0])
-            if r1 >= 0:
-                tile *= e0 + min(ext[j, r1], sizes[r1]) - 1
-            else:
-                tile *= (e0 - 1) // dim_div[t, d] + 1
-        total += tile * bpe[t]
+        total += tile_elements(t, ext[j], sizes, dim_rank, dim_div, ndims) * bpe[t]
     return total
 
 
