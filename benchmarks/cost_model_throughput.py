@@ -72,20 +72,21 @@ def random_mappings(count: int, seed: int = 0):
 def run(batch, threads: int, repeats: int) -> float:
     from numba import set_num_threads
 
-    from accelsim.cost.kernels import count_perfect_batch as count_batch
+    from accelsim.cost.kernels import (BatchCounts, LevelArrays, NestArrays, ProblemArrays,
+                                       count_perfect_batch as count_batch)
 
     set_num_threads(threads)
     rank, factor, level, spatial, keeps = batch
     n = rank.shape[0]
-    out = (np.zeros((n, LEVELS, 3, 4), np.int64), np.zeros((n, LEVELS, 3), np.int64),
-           np.zeros((n, LEVELS, 3), np.int64), np.zeros((n, LEVELS, 3, 3)),
-           np.zeros((n, 3), np.int64))
-    flags = (np.array([True, True, True]), np.array([True, True, True]),
-             np.full((LEVELS, 3), 8, np.int64),               # int8 elements...
-             np.array([32, 8, 8], np.int64),                  # ...in 4-word DRAM bursts
-             np.array([[64.0, 64, 64], [6, 6, 6], [0.5, .5, .5]]))
-    args = ((rank, factor, level, spatial, keeps, SIZES, DIM_RANK, DIM_DIV, NDIMS, READ_WRITE)
-            + flags + out)
+    out = BatchCounts(np.zeros((n, LEVELS, 3, 4), np.int64), np.zeros((n, LEVELS, 3), np.int64),
+                      np.zeros((n, LEVELS, 3), np.int64), np.zeros((n, LEVELS, 3, 3)),
+                      np.zeros((n, 3), np.int64))
+    levels = LevelArrays(np.array([True, True, True]), np.array([True, True, True]),
+                         np.full((LEVELS, 3), 8, np.int64),               # int8 elements...
+                         np.array([32, 8, 8], np.int64),                  # ...in 4-word bursts
+                         np.array([[64.0, 64, 64], [6, 6, 6], [0.5, .5, .5]]))
+    args = (NestArrays(rank, factor, level, spatial, keeps),
+            ProblemArrays(SIZES, DIM_RANK, DIM_DIV, NDIMS, READ_WRITE), levels, out)
     count_batch(*args)                                   # warm (compiled or cached)
     best = float("inf")
     for _ in range(repeats):

@@ -6,57 +6,26 @@
 what the kernels support (see the kernels' module docstring), packs a batch sharing one
 problem and one hierarchy, and returns one :class:`FastCounts` per nest.  The oracle
 (:mod:`accelsim.cost.oracle`) is the reference these counts must equal.
+
+The packed forms (ProblemArrays, LevelArrays, NestArrays, BatchCounts) live with the
+kernels that read them (:mod:`accelsim.cost.kernels`) and are imported from here too.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numba
 import numpy as np
 
 from accelsim.cost import kernels, walker
+from accelsim.cost.kernels import BatchCounts, LevelArrays, NestArrays, ProblemArrays
 from accelsim.cost.nest import LoopNest, Problem
 from accelsim.errors import MappingError
 
 ACTION_COLUMNS = ("reads", "fills", "updates", "first_touches")
-
-
-class ProblemArrays(NamedTuple):
-    """A problem as arrays: rank sizes and each tensor dimension's (up to two) ranks."""
-
-    sizes: np.ndarray
-    dim_rank: np.ndarray
-    dim_div: np.ndarray
-    """Block divisor per dimension (1: plain index; B: the index is rank // B)."""
-    ndims: np.ndarray
-    read_write: np.ndarray
-
-
-class LevelArrays(NamedTuple):
-    """A hierarchy's network flags, access widths and energies per access (pJ).
-
-    An action on n elements costs ceil(n * elem_bits[level, tensor] / access_bits[level])
-    accesses (elem_bits 1 and access_bits = block size when a word holds one element).
-    """
-
-    multicast: np.ndarray
-    reduction: np.ndarray
-    elem_bits: np.ndarray
-    access_bits: np.ndarray
-    energy_pj: np.ndarray
-
-
-class NestArrays(NamedTuple):
-    """A batch of mappings: loops (B, K) outer to inner and kept tensors (B, levels, tensors)."""
-
-    rank: np.ndarray
-    factor: np.ndarray
-    level: np.ndarray
-    spatial: np.ndarray
-    keeps: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -220,16 +189,6 @@ def closed_form_mask(batch: NestArrays, problem: ProblemArrays,
     return perfect & aligned_mask(batch, problem)
 
 
-class BatchCounts(NamedTuple):
-    """The kernels' outputs for a batch (see kernels.count_perfect_batch for the layout)."""
-
-    counts: np.ndarray
-    capacity: np.ndarray
-    instances: np.ndarray
-    energy: np.ndarray
-    compute: np.ndarray
-
-
 SERIAL_BELOW = 512
 """Batches smaller than this run on the calling thread: starting the parallel region costs
 more than the work (a single nest counts about ten times faster this way on a loaded
@@ -273,9 +232,7 @@ def count_arrays(batch: NestArrays, problem: ProblemArrays, levels: LevelArrays,
         loops = batch if whole else NestArrays(*(a[rows] for a in batch))
         part = out if whole else BatchCounts(*(a[rows] for a in out))
         with _threads_for(rows.size):
-            kernel(*loops, problem.sizes, problem.dim_rank, problem.dim_div, problem.ndims,
-                   problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
-                   levels.access_bits, levels.energy_pj, *part)
+            kernel(loops, problem, levels, part)
         if not whole:
             for full, got in zip(out, part):
                 full[rows] = got

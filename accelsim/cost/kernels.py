@@ -34,11 +34,147 @@ perfect and aligned.  The wrapper checks these before calling a kernel.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
 READS, FILLS, UPDATES, FIRST = 0, 1, 2, 3
 """Columns of the per-(level, tensor) count array."""
+
+
+class ProblemArrays(NamedTuple):
+    """A problem as arrays: rank sizes and each tensor dimension's (up to two) ranks."""
+
+    sizes: np.ndarray
+    """(ranks,) the rank sizes."""
+    dim_rank: np.ndarray
+    """(tensors, dims, 2) the ranks each tensor dimension sums (-1: none)."""
+    dim_div: np.ndarray
+    """(tensors, dims) block divisor per dimension (1: plain index; B: the index is rank // B)."""
+    ndims: np.ndarray
+    """(tensors,) how many dimensions each tensor has."""
+    read_write: np.ndarray
+    """(tensors,) True for an accumulated tensor (partial sums read, updated and written)."""
+
+
+class LevelArrays(NamedTuple):
+    """A hierarchy's network flags, access widths and energies per access (pJ).
+
+    An action on n elements costs ceil(n * elem_bits[level, tensor] / access_bits[level])
+    accesses (elem_bits 1 and access_bits = block size when a word holds one element).
+    """
+
+    multicast: np.ndarray
+    """(levels,) the network below the level multicasts reads to the instances it feeds."""
+    reduction: np.ndarray
+    """(levels,) the network below the level reduces the partial sums sent up to it."""
+    elem_bits: np.ndarray
+    """(levels, tensors) bits of one element in the level's access unit."""
+    access_bits: np.ndarray
+    """(levels,) bits one access moves."""
+    energy_pj: np.ndarray
+    """(levels, 3) pJ per access: read, fill, update."""
+
+
+class NestArrays(NamedTuple):
+    """Mappings as loops, outer to inner: a batch ((B, K) loops, (B, levels, tensors) keeps)
+    or, inside the kernels, one nest of it ((K,) loops, (levels, tensors) keeps)."""
+
+    rank: np.ndarray
+    """The rank each loop runs over."""
+    factor: np.ndarray
+    """Each loop's factor (unit loops pad a nest)."""
+    level: np.ndarray
+    """The storage level that owns each loop."""
+    spatial: np.ndarray
+    """1 for a spatial loop, 0 for a temporal one."""
+    keeps: np.ndarray
+    """Whether each level keeps each tensor."""
+
+
+class BatchCounts(NamedTuple):
+    """The kernels' outputs, filled in place: for a batch, or one nest's rows of it."""
+
+    counts: np.ndarray
+    """(B, levels, tensors, 4) totals over instances of reads, fills, updates, first
+    touches."""
+    capacity: np.ndarray
+    """(B, levels, tensors) the largest data tile."""
+    instances: np.ndarray
+    """(B, levels, tensors) the instances that hold the tensor."""
+    energy: np.ndarray
+    """(B, levels, tensors, 3) pJ of reads, fills, updates (accesses rounded up per
+    instance)."""
+    compute: np.ndarray
+    """(B, 3) operations, busy steps, utilized compute instances."""
+
+
+class Tables(NamedTuple):
+    """How a problem's ranks index its tensors (:func:`_problem_tables`)."""
+
+    rel: np.ndarray
+    """(tensors, ranks) the rank indexes the tensor."""
+    rdiv: np.ndarray
+    """(tensors, ranks) the block size of the dimension it indexes (1: a plain index)."""
+    tsize: np.ndarray
+    """(tensors,) the tensor's element count (single-rank dimensions only)."""
+
+
+class Work(NamedTuple):
+    """The closed form's work arrays for one nest, allocated once per chunk of nests."""
+
+    w: np.ndarray
+    """(K,) the step one iteration of each loop adds to its rank's index."""
+    ext: np.ndarray
+    """(levels + 1, ranks) tile extent of each rank per level (the last row: compute)."""
+    scratch: np.ndarray
+    """(ranks,) scratch per rank."""
+    entries: np.ndarray
+    """(levels + 1,) elements of one tensor entering one instance of each level."""
+    tiles: np.ndarray
+    """(levels,) one tensor's data tile per level."""
+    fanout: np.ndarray
+    """(levels + 1,) the instances of each level (and of compute)."""
+    rel_steps: np.ndarray
+    """(levels + 1,) temporal steps above each level up to the innermost one relevant to a
+    tensor."""
+    rel_fanout: np.ndarray
+    """(levels + 1,) product of the spatial factors above each level relevant to a tensor."""
+    counted: np.ndarray
+    """(levels,) product of the spatial factors owned by each level whose children count
+    apart for a tensor."""
+
+
+class Flow(NamedTuple):
+    """What each of a (level, tensor)'s identically busy instances moves (:func:`_store`)."""
+
+    served: int
+    """Elements it passes to its children (or takes back from them: partial sums)."""
+    entered: int
+    """Elements entering it over all its steps."""
+    first: int
+    """Elements of an accumulated tensor it touches first (no read, no fill)."""
+    instances: int
+    """How many instances do this work."""
+    read_write: bool
+    """The tensor is accumulated."""
+    backing: bool
+    """The level is the tensor's backing store (nothing fills it)."""
+
+
+@njit(cache=True)
+def _nest(nests, b):
+    """Nest b of a batch of NestArrays."""
+    return NestArrays(nests.rank[b], nests.factor[b], nests.level[b], nests.spatial[b],
+                      nests.keeps[b])
+
+
+@njit(cache=True)
+def _counts_of(out, b):
+    """Nest b's rows of a batch's BatchCounts."""
+    return BatchCounts(out.counts[b], out.capacity[b], out.instances[b], out.energy[b],
+                       out.compute[b])
 
 # Speed notes for the closed form (benchmarks/cost_model_throughput.py): the helpers called
 # per loop or per (level, tensor) are inlined (``inline="always"``, or the test spelled out),
@@ -106,8 +242,7 @@ def _tile_size(t, ext, dim_rank, dim_div, ndims):
 
 
 @njit(cache=True)
-def _window_entries(t, lvl, factor, level, spatial, rank, w, rel, rdiv, ext, dim_rank, dim_div,
-                    ndims, suffix):
+def _window_entries(t, lvl, nest, problem, tables, work):
     """Elements entering one instance of level lvl over all its steps, for a tensor with a
     sliding-window dimension (perfect nest).
 
@@ -115,6 +250,10 @@ def _window_entries(t, lvl, factor, level, spatial, rank, w, rel, rdiv, ext, dim
     (``suffix``, in the tensor's coordinates), so each loop's transition shift costs O(1)
     per dimension: ``|tile| - prod(max(0, extent_d - |shift_d|))`` elements enter.
     """
+    rank, factor, level, spatial = nest.rank, nest.factor, nest.level, nest.spatial
+    dim_rank, dim_div, ndims = problem.dim_rank, problem.dim_div, problem.ndims
+    rel, rdiv = tables.rel, tables.rdiv
+    w, ext, suffix = work.w, work.ext[lvl], work.scratch
     box = _tile_size(t, ext, dim_rank, dim_div, ndims)
     if lvl == 0:
         return box
@@ -184,8 +323,7 @@ def _fill_extents(rank, factor, level, ext):
 
 
 @njit(cache=True, inline="always")
-def _level_tables(t, rank, factor, level, spatial, merge, w, rel, rdiv, nlevels, rel_steps,
-                  rel_fanout, counted):
+def _level_tables(t, nest, merge, tables, work):
     """One pass over the loops (sorted by level) for tensor t; a loop is relevant to t when
     it moves t's data tile (:func:`_loop_step`).
 
@@ -194,6 +332,11 @@ def _level_tables(t, rank, factor, level, spatial, merge, w, rel, rdiv, nlevels,
     counted[j]: product of the spatial factors owned by level j whose children count apart
     (the network does not merge them, or they split t).
     """
+    rank, factor, level, spatial = nest.rank, nest.factor, nest.level, nest.spatial
+    rel, rdiv, w = tables.rel, tables.rdiv, work.w
+    rel_steps, rel_fanout, counted = work.rel_steps, work.rel_fanout, work.counted
+    nlevels = nest.keeps.shape[0]
+    counted[:] = 1
     steps = 1
     last = 1
     fan = 1
@@ -219,15 +362,19 @@ def _level_tables(t, rank, factor, level, spatial, merge, w, rel, rdiv, nlevels,
 
 
 @njit(cache=True, inline="always")
-def _tensor_entries(t, rank, factor, level, spatial, keeps, dim_rank, dim_div, ndims, w, rel,
-                    rdiv, ext, steps, rel_steps, scratch, tiles, entries):
+def _tensor_entries(t, nest, problem, tables, work, steps):
     """tiles[l]: t's data tile at level l; entries[l]: elements of t entering one instance
     of each level l that keeps t, over all its steps; entries[levels]: operands entering
-    compute (one per compute step).
+    compute (one per compute step, ``steps`` of them).
 
     Without sliding windows, consecutive tiles are identical or disjoint, so every step up
-    to the innermost relevant temporal loop above l brings a whole tile.
+    to the innermost relevant temporal loop above l brings a whole tile.  Returns whether t
+    has a sliding-window dimension: the caller then counts entries[l] with
+    :func:`_window_entries` (called from here, inlined, it slows every nest by a third).
     """
+    keeps = nest.keeps
+    dim_rank, dim_div, ndims = problem.dim_rank, problem.dim_div, problem.ndims
+    ext, rel_steps, tiles, entries = work.ext, work.rel_steps, work.tiles, work.entries
     nlevels = keeps.shape[0]
     windows = False
     for d in range(ndims[t]):
@@ -240,48 +387,48 @@ def _tensor_entries(t, rank, factor, level, spatial, keeps, dim_rank, dim_div, n
         for d in range(ndims[t]):
             box *= _dim_extent(t, d, ext[lvl], dim_rank, dim_div)
         tiles[lvl] = box
-        if windows:
-            entries[lvl] = _window_entries(t, lvl, factor, level, spatial, rank, w, rel, rdiv,
-                                           ext[lvl], dim_rank, dim_div, ndims, scratch)
-        else:
-            entries[lvl] = box * rel_steps[lvl] if lvl > 0 else box
+        entries[lvl] = box * rel_steps[lvl] if lvl > 0 else box
+    return windows
 
 
 @njit(cache=True)
-def _perfect_chunk(lo, hi, rank, factor, level, spatial, keeps, sizes, dim_rank, dim_div, ndims,
-                   read_write, multicast, reduction, elem_bits, access_bits, energy_pj, counts,
-                   capacity, instances, energy, compute):
+def _work(nloops, nlevels, nranks):
+    """The closed form's work arrays (:class:`Work`) for nests of ``nloops`` loops."""
+    return Work(np.empty(nloops, np.int64), np.empty((nlevels + 1, nranks), np.int64),
+                np.empty(nranks, np.int64), np.empty(nlevels + 1, np.int64),
+                np.empty(nlevels, np.int64), np.empty(nlevels + 1, np.int64),
+                np.empty(nlevels + 1, np.int64), np.empty(nlevels + 1, np.int64),
+                np.empty(nlevels, np.int64))
+
+
+@njit(cache=True)
+def _perfect_chunk(lo, hi, nests, problem, levels, out):
     """Fill the outputs of the perfect, aligned nests lo..hi-1 (one call per chunk, so that
-    the work arrays are allocated once and no call per nest passes them all)."""
-    nlevels, ntensors = keeps.shape[1], keeps.shape[2]
-    w = np.empty(rank.shape[1], np.int64)
-    ext = np.empty((nlevels + 1, sizes.shape[0]), np.int64)
-    scratch = np.empty(sizes.shape[0], np.int64)
-    entries = np.empty(nlevels + 1, np.int64)
-    tiles = np.empty(nlevels, np.int64)
-    fanout = np.empty(nlevels + 1, np.int64)
-    rel_steps = np.empty(nlevels + 1, np.int64)
-    rel_fanout = np.empty(nlevels + 1, np.int64)
-    counted = np.empty(nlevels, np.int64)
-    rel, rdiv, tsize = _problem_tables(sizes, dim_rank, dim_div, ndims, ntensors)
+    the work arrays are allocated once)."""
+    sizes, read_write = problem.sizes, problem.read_write
+    counts, capacity, instances, energy, compute = out
+    nlevels, ntensors = nests.keeps.shape[1], nests.keeps.shape[2]
+    work = _work(nests.rank.shape[1], nlevels, sizes.shape[0])
+    entries, fanout = work.entries, work.fanout
+    tables = _problem_tables(problem, ntensors)
     ops = 1
     for r in range(sizes.shape[0]):
         ops *= sizes[r]
     for b in range(lo, hi):
-        rk, fc, lv, sp, kp = rank[b], factor[b], level[b], spatial[b], keeps[b]
-        _fill_weights(rk, fc, w, scratch)
-        _fill_extents(rk, fc, lv, ext)
+        nest = _nest(nests, b)
+        fc, lv, sp, kp = nest.factor, nest.level, nest.spatial, nest.keeps
+        _fill_weights(nest.rank, fc, work.w, work.scratch)
+        _fill_extents(nest.rank, fc, lv, work.ext)
         for lvl in range(nlevels + 1):
             fanout[lvl] = _product_above(lvl, fc, lv, sp, 1)
         steps = _product_above(nlevels, fc, lv, sp, 0)
         for t in range(ntensors):
-            merge = reduction if read_write[t] else multicast
-            counted[:] = 1
-            _level_tables(t, rk, fc, lv, sp, merge, w, rel, rdiv,
-                          nlevels, rel_steps, rel_fanout, counted)
-            _tensor_entries(t, rk, fc, lv, sp, kp, dim_rank,
-                            dim_div, ndims, w, rel, rdiv, ext, steps, rel_steps, scratch, tiles,
-                            entries)
+            merge = levels.reduction if read_write[t] else levels.multicast
+            _level_tables(t, nest, merge, tables, work)
+            if _tensor_entries(t, nest, problem, tables, work, steps):
+                for lvl in range(nlevels):
+                    if kp[lvl, t]:
+                        entries[lvl] = _window_entries(t, lvl, nest, problem, tables, work)
             backing = True
             for lvl in range(nlevels):
                 if not kp[lvl, t]:
@@ -292,12 +439,12 @@ def _perfect_chunk(lo, hi, rank, factor, level, spatial, keeps, sizes, dim_rank,
                         child = c
                 served = entries[child]
                 for j in range(lvl, child):
-                    served *= counted[j]
-                first = tsize[t] // rel_fanout[lvl] if read_write[t] else 0
-                _store(counts[b, lvl, t], energy[b, lvl, t], read_write[t], backing, served,
-                       entries[lvl], first, fanout[lvl], elem_bits[lvl, t], access_bits[lvl],
-                       energy_pj[lvl])
-                capacity[b, lvl, t] = tiles[lvl]
+                    served *= work.counted[j]
+                first = tables.tsize[t] // work.rel_fanout[lvl] if read_write[t] else 0
+                flow = Flow(served, entries[lvl], first, fanout[lvl], read_write[t], backing)
+                _store(counts[b, lvl, t], energy[b, lvl, t], flow, levels.elem_bits[lvl, t],
+                       levels.access_bits[lvl], levels.energy_pj[lvl])
+                capacity[b, lvl, t] = work.tiles[lvl]
                 instances[b, lvl, t] = fanout[lvl]
                 backing = False
         compute[b, 0] = ops
@@ -306,10 +453,12 @@ def _perfect_chunk(lo, hi, rank, factor, level, spatial, keeps, sizes, dim_rank,
 
 
 @njit(cache=True)
-def _problem_tables(sizes, dim_rank, dim_div, ndims, ntensors):
+def _problem_tables(problem, ntensors):
     """rel[t, r]: rank r indexes tensor t; rdiv[t, r]: its block size (1: a plain index);
     tsize[t]: t's element count (single-rank dimensions only: accumulated tensors have no
     sliding window)."""
+    sizes, ndims = problem.sizes, problem.ndims
+    dim_rank, dim_div = problem.dim_rank, problem.dim_div
     rel = np.zeros((ntensors, sizes.shape[0]), np.bool_)
     rdiv = np.ones((ntensors, sizes.shape[0]), np.int64)
     tsize = np.ones(ntensors, np.int64)
@@ -321,14 +470,17 @@ def _problem_tables(sizes, dim_rank, dim_div, ndims, ntensors):
                     rdiv[t, dim_rank[t, d, q]] = dim_div[t, d]
             if dim_rank[t, d, 0] >= 0 and dim_rank[t, d, 1] < 0:
                 tsize[t] *= max(1, sizes[dim_rank[t, d, 0]] // dim_div[t, d])
-    return rel, rdiv, tsize
+    return Tables(rel, rdiv, tsize)
 
 
 @njit(cache=True, inline="always")
-def _store(counts, energy, read_write, backing, served, entered, first, n, eb, ab, energy_pj):
-    """Rules 4-5 of the oracle for one (level, tensor) whose n instances each do the same
-    work: served elements reach its children, entered elements enter it."""
-    if read_write:
+def _store(counts, energy, flow, eb, ab, energy_pj):
+    """Rules 4-5 of the oracle for one (level, tensor) whose instances each do the same
+    work (``flow``): counts (4,) and energy (3,) are its rows of the outputs; an action on
+    n elements costs ceil(n * eb / ab) accesses of energy_pj (3,) each."""
+    served, entered, first, n = flow.served, flow.entered, flow.first, flow.instances
+    backing = flow.backing
+    if flow.read_write:
         reads, updates = served - first, served
         fills = 0 if backing else entered - first
         counts[FIRST] = first * n
@@ -348,22 +500,13 @@ CHUNK = 256
 
 
 @njit(parallel=True, cache=True)
-def count_perfect_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, dim_div, ndims,
-                        read_write, multicast, reduction, elem_bits, access_bits, energy_pj,
-                        counts, capacity, instances, energy, compute):
+def count_perfect_batch(nests, problem, levels, out):
     """Count a batch of perfectly factorized, aligned nests (closed form); outputs filled in
     place.  Same arguments as :func:`accelsim.cost.walker.count_walk_batch`.
 
-    rank/factor/level/spatial: (B, K) loops outer to inner; keeps: (B, levels, tensors);
-    dim_div: (tensors, dims) block sizes (1: a plain index).
-    counts: (B, levels, tensors, 4) totals over instances of reads, fills, updates, first
-    touches; capacity, instances: (B, levels, tensors); energy: (B, levels, tensors, 3) pJ
-    of reads, fills, updates (ceil per instance); compute: (B, 3) operations, busy steps,
-    utilized compute instances.
+    nests: NestArrays, loops (B, K) outer to inner and keeps (B, levels, tensors);
+    problem: ProblemArrays; levels: LevelArrays; out: BatchCounts (layout in its fields).
     """
-    nb = rank.shape[0]
+    nb = nests.rank.shape[0]
     for chunk in prange((nb + CHUNK - 1) // CHUNK):
-        _perfect_chunk(chunk * CHUNK, min(nb, (chunk + 1) * CHUNK), rank, factor, level, spatial,
-                       keeps, sizes, dim_rank, dim_div, ndims, read_write, multicast, reduction,
-                       elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
-                       compute)
+        _perfect_chunk(chunk * CHUNK, min(nb, (chunk + 1) * CHUNK), nests, problem, levels, out)

@@ -11,10 +11,39 @@ perfectly factorized nests a search mostly evaluates.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
-from accelsim.cost.kernels import FIRST, FILLS, READS, UPDATES, _accesses, _relevant, _weights
+from accelsim.cost.kernels import (FIRST, FILLS, READS, UPDATES, _accesses, _counts_of, _nest,
+                                   _relevant, _weights)
+
+
+class Above(NamedTuple):
+    """The loops above a level c of one nest and the tile extents at c: what the walk of
+    every tensor at c reads."""
+
+    sa: np.ndarray
+    """Indices of the spatial loops above c, in loop order (c's instances)."""
+    ta: np.ndarray
+    """Indices of the temporal loops above c, in loop order (c's steps)."""
+    w: np.ndarray
+    """(K,) the step one iteration of each loop of the nest adds to its rank's index."""
+    ext: np.ndarray
+    """(ranks,) tile extent of every rank at c."""
+
+
+class Tally(NamedTuple):
+    """What the walk of one tensor at a level c finds, per instance."""
+
+    entries: np.ndarray
+    """(instances of c,) elements entering each instance over all its steps."""
+    ever: np.ndarray
+    """(instances of c,) the instance ever holds a non-empty tile."""
+    served: np.ndarray
+    """(levels, tensors, instances) distinct elements each instance of a level passes to
+    its children over their steps (added to when its children are walked)."""
 
 
 @njit(cache=True)
@@ -38,9 +67,10 @@ def _starts(code, loops, factor, rank, w, out):
 
 
 @njit(cache=True)
-def _box(t, start, ext, sizes, dim_rank, dim_div, ndims, lo, hi):
+def _box(t, start, ext, problem, lo, hi):
     """The data tile of tensor t for rank starts ``start`` (clipped), as intervals lo/hi."""
-    for d in range(ndims[t]):
+    sizes, dim_rank, dim_div = problem.sizes, problem.dim_rank, problem.dim_div
+    for d in range(problem.ndims[t]):
         r0 = dim_rank[t, d, 0]
         r1 = dim_rank[t, d, 1]
         if r0 < 0:
@@ -103,12 +133,17 @@ def _canonical(k, sa, factor, rank, merged_irrelevant):
 
 
 @njit(cache=True)
-def _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div, ndims):
-    """Distinct elements instance k of level c ever holds (single-rank dimensions).
+def _union(t, k, nest, problem, above):
+    """Distinct elements instance k of level c (the loops ``above`` it) ever holds
+    (single-rank dimensions).
 
     The non-idle steps are every combination of each rank's valid digits, so the elements
     ever held are the product over dimensions of the values each dimension's rank covers.
     """
+    rank, factor = nest.rank, nest.factor
+    sizes, ndims = problem.sizes, problem.ndims
+    dim_rank, dim_div = problem.dim_rank, problem.dim_div
+    sa, ta, w, ext = above
     first = 1
     base = np.zeros(sizes.shape[0], np.int64)
     _starts(k, sa, factor, rank, w, base)
@@ -132,20 +167,23 @@ def _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div, ndim
 
 
 @njit(cache=True)
-def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank, dim_div, ndims,
-                 merge, entries, ever, served):
+def _walk_tensor(t, c, parent, nest, problem, above, merge, tally):
     """Walk level c (c == number of levels: compute) for tensor t.
 
-    Fills ``entries[k]`` and ``ever[k]`` per instance k of c, and adds to ``served[p]``,
-    per instance p of ``parent`` (if >= 0), the distinct (element, key) pairs entering c's
-    instances at each of c's steps.  Returns the largest data tile.
+    Fills ``tally.entries[k]`` and ``tally.ever[k]`` per instance k of c, and adds to
+    ``tally.served[parent, t, p]``, per instance p of ``parent`` (if >= 0), the distinct
+    (element, key) pairs entering c's instances at each of c's steps.  Returns the largest
+    data tile.
     """
+    rank, factor, level = nest.rank, nest.factor, nest.level
+    sizes, dim_rank, ndims = problem.sizes, problem.dim_rank, problem.ndims
+    sa, ta, w, ext = above
+    entries, ever = tally.entries, tally.ever
+    served = tally.served[max(parent, 0), t]
     nlevels = merge.shape[0]
     hold = c < nlevels
-    sa, ta = _loop_lists(c, level, spatial)
     n_inst = _prod(sa, factor)
     n_steps = _prod(ta, factor)
-    ext = _extents(c, rank, factor, level, sizes.shape[0])
     nd = max(ndims[t], 1)
     held_lo = np.zeros((n_inst, nd), np.int64)
     held_hi = np.zeros((n_inst, nd), np.int64)
@@ -183,7 +221,7 @@ def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank,
                     active = False
             if not active:
                 continue
-            _box(t, start, ext, sizes, dim_rank, dim_div, ndims, lo, hi)
+            _box(t, start, ext, problem, lo, hi)
             size = _size(lo, hi, ndims[t])
             had = has_held[k]
             if parent >= 0:
@@ -225,10 +263,19 @@ def _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes, dim_rank,
 
 
 @njit(cache=True)
-def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, dim_div, ndims, read_write, multicast,
-          reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
-          compute):
+def _parent(keeps, c, t):
+    """The innermost level above level c (c == number of levels: compute) that keeps
+    tensor t, or -1."""
+    for p in range(min(c, keeps.shape[0]) - 1, -1, -1):
+        if keeps[p, t]:
+            return p
+    return -1
+
+
+@njit(cache=True)
+def _walk(nest, problem, levels, out):
     """Fill the outputs of one nest by walking tiles (exact for partial tiles and idle steps)."""
+    rank, factor, level, spatial, keeps = nest
     nlevels = keeps.shape[0]
     ntensors = keeps.shape[1]
     w = _weights(rank, factor)
@@ -240,42 +287,36 @@ def _walk(rank, factor, level, spatial, keeps, sizes, dim_rank, dim_div, ndims, 
     for c in range(nlevels, -1, -1):
         sa, ta = _loop_lists(c, level, spatial)
         n_inst = _prod(sa, factor)
-        ext = _extents(c, rank, factor, level, sizes.shape[0])
+        above = Above(sa, ta, w, _extents(c, rank, factor, level, problem.sizes.shape[0]))
         for t in range(ntensors):
             if c < nlevels and not keeps[c, t]:
                 continue
-            parent = -1
-            for p in range(min(c, nlevels) - 1, -1, -1):
-                if keeps[p, t]:
-                    parent = p
-                    break
-            merge = reduction if read_write[t] else multicast
-            entries = np.zeros(n_inst, np.int64)
-            ever = np.zeros(n_inst, np.bool_)
-            sink = served[parent, t] if parent >= 0 else served[0, t]
-            largest = _walk_tensor(t, c, parent, rank, factor, level, spatial, w, sizes,
-                                   dim_rank, dim_div, ndims, merge, entries, ever, sink)
+            merge = levels.reduction if problem.read_write[t] else levels.multicast
+            tally = Tally(np.zeros(n_inst, np.int64), np.zeros(n_inst, np.bool_), served)
+            largest = _walk_tensor(t, c, _parent(keeps, c, t), nest, problem, above, merge,
+                                   tally)
             if c == nlevels:
                 if t == 0:
-                    compute[0] = entries.sum()
-                    compute[2] = ever.sum()
+                    out.compute[0] = tally.entries.sum()
+                    out.compute[2] = tally.ever.sum()
                 continue
-            _finish(t, c, parent < 0, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div,
-                    ndims, read_write[t], entries, ever, served[c, t], elem_bits[c, t], access_bits[c], energy_pj[c],
-                    counts, energy)
-            capacity[c, t] = largest
-            instances[c, t] = ever.sum()
-    compute[1] = _busy_steps(rank, factor, level, spatial, sizes, nlevels)
+            _finish(t, c, nest, problem, levels, above, tally, out)
+            out.capacity[c, t] = largest
+            out.instances[c, t] = tally.ever.sum()
+    out.compute[1] = _busy_steps(rank, factor, level, spatial, problem.sizes, nlevels)
 
 
 @njit(cache=True)
-def _finish(t, c, backing, n_inst, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div, ndims,
-            read_write, entries, ever, served, eb, ab, energy_pj, counts, energy):
+def _finish(t, c, nest, problem, levels, above, tally, out):
     """Per-instance rules 4-5 and energy (ceil per instance) for one (level, tensor)."""
-    for k in range(n_inst):
+    backing = _parent(nest.keeps, c, t) < 0
+    read_write = problem.read_write[t]
+    eb, ab, energy_pj = levels.elem_bits[c, t], levels.access_bits[c], levels.energy_pj[c]
+    entries, ever, served = tally.entries, tally.ever, tally.served[c, t]
+    counts, energy = out.counts, out.energy
+    for k in range(entries.shape[0]):
         if read_write:
-            first = _union(t, k, c, sa, ta, rank, factor, w, sizes, ext, dim_rank, dim_div,
-                           ndims) if ever[k] else 0
+            first = _union(t, k, nest, problem, above) if ever[k] else 0
             updates = served[k]
             reads = updates - first
             fills = 0 if backing else entries[k] - first
@@ -314,12 +355,8 @@ def _busy_steps(rank, factor, level, spatial, sizes, nlevels):
 
 
 @njit(parallel=True, cache=True)
-def count_walk_batch(rank, factor, level, spatial, keeps, sizes, dim_rank, dim_div, ndims,
-                     read_write,
-                     multicast, reduction, elem_bits, access_bits, energy_pj, counts, capacity, instances, energy,
-                     compute):
-    """Count a batch of nests of any factorization by walking tiles (same arrays as above)."""
-    for b in prange(rank.shape[0]):
-        _walk(rank[b], factor[b], level[b], spatial[b], keeps[b], sizes, dim_rank, dim_div, ndims,
-              read_write, multicast, reduction, elem_bits, access_bits, energy_pj, counts[b], capacity[b],
-              instances[b], energy[b], compute[b])
+def count_walk_batch(nests, problem, levels, out):
+    """Count a batch of nests of any factorization by walking tiles (same arguments as
+    :func:`accelsim.cost.kernels.count_perfect_batch`)."""
+    for b in prange(nests.rank.shape[0]):
+        _walk(_nest(nests, b), problem, levels, _counts_of(out, b))

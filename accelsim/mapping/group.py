@@ -177,6 +177,36 @@ class Member:
     itself: its working part is the branch)."""
 
 
+@dataclass(frozen=True)
+class GroupFrame:
+    """What every member of a group mapping is built and checked against
+    (:func:`build_group_nests`)."""
+
+    cascade: Cascade
+    arch: Architecture
+    """The architecture the mapping names its levels on."""
+    machine: Architecture
+    """The architecture the nests are built on: ``arch``, with the split level in two
+    (:func:`working_level`) when there is one."""
+    mapping: MappingSpec
+    shared: list[Loop]
+    """The shared loops, outer to inner, owned by the machine's levels."""
+    branch: int
+    """The branch level (index into the machine's levels)."""
+    split: int | None
+    """The level split into a resident and a working part, or None."""
+    splits: list[Split]
+    """The cascade's blocked indices (:func:`find_splits`)."""
+    carried: dict[str, int]
+    """Tensor -> the dimension an iterative Einsum carries it along (:func:`carried_dims`)."""
+    internal: frozenset[str]
+    """Tensors produced and consumed inside the group only: held at the branch level."""
+    written: frozenset[str]
+    """Tensors the group's members write."""
+    file: str | None
+    """The mapping's file, for error messages."""
+
+
 def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str, str],
                       roles: dict[str, str], arch: Architecture, mapping: MappingSpec,
                       file: str | None = None) -> list[Member]:
@@ -215,14 +245,12 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
     internal = frozenset(t for t in written if t not in cascade.outputs and t not in read_elsewhere
                          and any(t in e.inputs for e in members))
     splits, carried = _splits_and_carried(cascade, given)
-    out = []
-    for einsum in members:
-        bound = BoundEinsum(einsum, sizes, dtypes, roles)
-        out.append(_member(bound, splits, carried, shared, branch, internal, frozenset(written),
-                           arch, mapping, file, split, machine))
+    frame = GroupFrame(cascade, arch, machine, mapping, shared, branch, split, splits, carried,
+                       internal, frozenset(written), file)
+    out = [_member(BoundEinsum(einsum, sizes, dtypes, roles), frame) for einsum in members]
     # the resident part of a split level shares its capacity
     resident = 0.0 if split is None else sum(_level_tiles(out, split).values())
-    _check_live_state(cascade, out, shared, branch, internal, carried, machine, file, resident)
+    _check_live_state(frame, out, resident)
     return out
 
 
@@ -249,13 +277,13 @@ def working_level(arch: Architecture, shared: list[Loop],
     return inner if any(named) else None
 
 
-def _check_live_state(cascade: Cascade, members: list[Member], shared: list[Loop], branch: int,
-                      internal: frozenset[str], carried: dict[str, int], arch: Architecture,
-                      file: str | None, resident: float = 0.0) -> None:
+def _check_live_state(frame: GroupFrame, members: list[Member], resident: float = 0.0) -> None:
     """State carried along a shared loop stays live at the branch level while the shared
     loops inside it run over other tiles of it (FlashAttention-2's accumulators under a key
     loop that encloses the query loop): one iteration's tiles plus those extra live tiles
-    must fit the branch level, unless the state is spilled."""
+    must fit the branch level (less ``resident`` bytes), unless the state is spilled."""
+    cascade, shared, branch, internal = frame.cascade, frame.shared, frame.branch, frame.internal
+    carried, arch, file = frame.carried, frame.machine, frame.file
     if branch >= len(arch.levels):
         return
     tiles = _level_tiles(members, branch)
@@ -300,11 +328,12 @@ def _loops_inside_carry(member: Member, cascade: Cascade, shared: list[Loop],
     return [loop for loop in shared[position + 1:] if loop.rank in indexed]
 
 
-def _member(bound: BoundEinsum, splits, carried, shared: list[Loop], branch: int,
-            internal: frozenset[str], written: frozenset[str], arch: Architecture,
-            mapping: MappingSpec, file: str | None, split: int | None = None,
-            machine: Architecture | None = None) -> Member:
-    machine = machine or arch
+def _member(bound: BoundEinsum, frame: GroupFrame) -> Member:
+    """One member's nest: the shared loops that enclose it, then its own loops."""
+    shared, branch, internal, written = frame.shared, frame.branch, frame.internal, frame.written
+    arch, machine, mapping, file, split = (frame.arch, frame.machine, frame.mapping, frame.file,
+                                           frame.split)
+    splits, carried = frame.splits, frame.carried
     name = bound.einsum.name
     problem, rename = member_problem(bound, splits, carried)
     space = bound.ranks

@@ -184,9 +184,7 @@ def run_kernel(kernel, nest: LoopNest):
     out = fast.BatchCounts(np.zeros((b, nl, nt, 4), np.int64), np.zeros((b, nl, nt), np.int64),
                            np.zeros((b, nl, nt), np.int64), np.zeros((b, nl, nt, 3)),
                            np.zeros((b, 3), np.int64))
-    kernel(*batch, problem.sizes, problem.dim_rank, problem.dim_div, problem.ndims,
-           problem.read_write, levels.multicast, levels.reduction, levels.elem_bits,
-           levels.access_bits, levels.energy_pj, *out)
+    kernel(batch, problem, levels, out)
     return out
 
 
@@ -282,7 +280,7 @@ def test_unaligned_nests_go_to_the_walker(monkeypatch):
         original = getattr(module, name)
 
         def spy(*args, _name=name, _original=original):
-            routed[_name] = args[1].tolist()           # the factors of the nests it counted
+            routed[_name] = args[0].factor.tolist()    # the factors of the nests it counted
             return _original(*args)
         monkeypatch.setattr(module, name, spy)
     got = fast.count_nests([aligned, unaligned])
