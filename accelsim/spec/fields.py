@@ -19,19 +19,22 @@ class SpecModel(BaseModel):
                               validate_default=True, use_attribute_docstrings=True)
 
 
-def _quantity(kind: str):
+def _quantity(kind: str, positive: bool = False):
+    """A quantity of ``kind``; ``positive``: zero and negative values are refused (a rate
+    the model divides by)."""
     def parse(value: object) -> Quantity:
-        if isinstance(value, Quantity):
-            return value
-        return parse_quantity(value, kind)
+        quantity = value if isinstance(value, Quantity) else parse_quantity(value, kind)
+        if positive and not quantity.value > 0:
+            raise ValueError(f"a {kind} must be positive, got {quantity.text or quantity.value!r}")
+        return quantity
 
     return Annotated[Quantity, BeforeValidator(parse),
                      PlainSerializer(lambda q: q.text or q.value, return_type=object)]
 
 
 Capacity = _quantity("capacity")
-Bandwidth = _quantity("bandwidth")
-Frequency = _quantity("frequency")
+Bandwidth = _quantity("bandwidth", positive=True)
+Frequency = _quantity("frequency", positive=True)
 Energy = _quantity("energy")
 AccessEnergy = _quantity("energy per access or bit")
 Power = _quantity("power")
