@@ -9,8 +9,9 @@ from accelsim.arch import Architecture, load_architecture
 from accelsim.errors import SpecError
 from accelsim.ir import Cascade, Einsum, load_cascade
 from accelsim.mapping import BoundEinsum
-from accelsim.model import Report, default_roles, evaluate_group
-from accelsim.model import evaluate as evaluate_einsum
+from accelsim.model.exact import default_roles, evaluate_group
+from accelsim.model.report import Report
+from accelsim.model.exact import evaluate as evaluate_einsum
 from accelsim.spec import HardwareSpec, MappingSpec, load_spec
 
 Target = Union[BoundEinsum, Einsum, Cascade, str, os.PathLike]

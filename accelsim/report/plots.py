@@ -9,7 +9,7 @@ import os
 
 from accelsim.arch import Architecture
 from accelsim.errors import SpecError
-from accelsim.model import unit_rate
+from accelsim.model import TIMED_ENERGY, unit_rate
 
 SUFFIXES = (".png", ".svg")
 
@@ -77,7 +77,7 @@ def energy_breakdown(report, path: str | os.PathLike) -> str:
         ax.bar(levels, heights, bottom=bottom, label=tensor)
         bottom = [b + h for b, h in zip(bottom, heights)]
     extra = {k: v * 1e-6 for k, v in report.energy_breakdown.items()
-             if k in ("compute", "leakage", "run power") and v}
+             if k in ("compute",) + TIMED_ENERGY and v}
     if extra:
         ax.bar(list(extra), list(extra.values()), color="grey")
     ax.set_ylabel("energy (uJ)")

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from accelsim.errors import SpecError
-from accelsim.search.batch_model import Metrics, ModelConstants, count, metrics, precheck
+from accelsim.search.batch_model import BatchConstants, Metrics, count, metrics, precheck
 from accelsim.search.space import Candidates, MapSpace, concat, covers
 from accelsim.search.types import Objective, Progress
 
@@ -67,7 +67,7 @@ class Front:
 class Run:
     """The state of one search (see the module docstring)."""
 
-    def __init__(self, space: MapSpace, const: ModelConstants, weights: dict[str, float],
+    def __init__(self, space: MapSpace, const: BatchConstants, weights: dict[str, float],
                  rng: np.random.Generator, budget: int | None, seconds: float | None,
                  callback: Callable[[Progress], None] | None = None, bar=None):
         self.space, self.const, self.weights, self.rng = space, const, weights, rng

@@ -13,7 +13,7 @@ import math
 from typing import Mapping
 
 from accelsim.arch import Architecture
-from accelsim.model import Report
+from accelsim.model import TIMED_ENERGY, Report
 from accelsim.search.types import FusedGroup
 
 
@@ -77,7 +77,7 @@ def estimate(group: FusedGroup, found, tiles, full, arch: Architecture, weights,
         latency += (report.latency_s - launch) * repeats * scale
         offchip_pj = report.energy_breakdown.get(top, 0.0) * repeats
         # energy drawn per cycle (leakage, a chip's run power) shrinks with the time
-        timed_pj = sum(report.energy_breakdown.get(k, 0.0) for k in ("leakage", "run power"))
+        timed_pj = sum(report.energy_breakdown.get(k, 0.0) for k in TIMED_ENERGY)
         energy += (report.energy_pj * repeats - offchip_pj * (1.0 - ratio)
                    - timed_pj * repeats * (1.0 - scale))
         traffic += moved

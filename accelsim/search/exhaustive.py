@@ -178,8 +178,7 @@ def _prefix_fits(depth, state, chains, keeps, fit, slots, work):
             if used > slot_limit[s]:
                 return False
     for j in range(1, nl):
-        if level_bytes(j, work, keeps, fit.dim_rank, fit.dim_div, fit.ndims, fit.sizes,
-                       fit.bpe) > fit.cap[j]:
+        if level_bytes(j, work, keeps, fit) > fit.cap[j]:
             return False
     return True
 

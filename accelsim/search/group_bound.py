@@ -19,7 +19,7 @@ from accelsim.cost.footprint import projection_elements
 from accelsim.errors import MappingError
 from accelsim.ir import Cascade
 from accelsim.mapping import BoundEinsum, einsum_problem
-from accelsim.model import IR_TO_UNIT, operand_dtype, peak_cycles, unit_for
+from accelsim.model.terms import compute_plan, latency_s, operations_pj, timed_pj
 from accelsim.search.bound import offchip_lower_bound
 
 if TYPE_CHECKING:
@@ -111,18 +111,15 @@ class GroupFloor:
         floor = max(units.values(), default=0.0)
         if math.isfinite(top.read_bytes_per_cycle):
             floor = max(floor, traffic / top.read_bytes_per_cycle)
-        latency = floor / self.arch.clock_hz + self.arch.launch_overhead_s
-        energy += self.arch.leakage_pj_per_cycle * floor + self.arch.launch_pj
-        return {"energy": energy, "latency": latency, "traffic": traffic}
+        return {"energy": energy + timed_pj(self.arch, floor)[1],
+                "latency": latency_s(self.arch, floor), "traffic": traffic}
 
     def _member(self, bound: BoundEinsum, free: frozenset[str], cascade: Cascade):
-        traffic = compulsory_bytes(bound, free, cascade)
-        dtype = operand_dtype(bound)
-        pj, cycles = 0.0, {}
-        for cls, n in bound.einsum.op_counts(bound.sizes).as_dict().items():
-            if not n:
-                continue
-            unit = unit_for(self.arch, cls)
-            pj += n * (unit.energy_pj.get(IR_TO_UNIT[cls]) or 0.0)
-            cycles[unit.name] = cycles.get(unit.name, 0.0) + peak_cycles(unit, cls, n, dtype)
-        return traffic, pj, cycles
+        """(compulsory bytes, operations' pJ, cycles per unit at its peak)."""
+        ops = bound.einsum.op_counts(bound.sizes).as_dict()
+        pj, _ = operations_pj(self.arch, ops)
+        cycles: dict[str, float] = {}
+        if any(ops.values()):
+            for c in compute_plan(self.arch, bound, ops).classes:
+                cycles[c.unit.name] = cycles.get(c.unit.name, 0.0) + c.floor
+        return compulsory_bytes(bound, free, cascade), pj, cycles

@@ -16,21 +16,25 @@ from accelsim.cost.footprint import tile_elements
 
 
 @njit(cache=True)
-def level_bytes(j, ext, keeps, dim_rank, dim_div, ndims, sizes, bpe):
-    """Bytes of the first data tiles level j keeps, for extents ext[j] (clipped to sizes)."""
+def level_bytes(j, ext, keeps, fit):
+    """Bytes of the first data tiles level j keeps, for extents ext[j] (clipped to the
+    sizes); ``fit``: the space's FitArrays."""
     total = 0.0
     for t in range(keeps.shape[1]):
         if not keeps[j, t]:
             continue
-        total += tile_elements(t, ext[j], sizes, dim_rank, dim_div, ndims) * bpe[t]
+        total += tile_elements(t, ext[j], fit.sizes, fit.dim_rank, fit.dim_div,
+                               fit.ndims) * fit.bpe[t]
     return total
 
 
 @njit(cache=True)
-def precheck_batch(factors, keeps, slot_level, slot_axis, slot_limit, dim_rank, dim_div, ndims,
-                   sizes, bpe, cap, fan_ok, cap_ok):
-    """Per candidate: spatial slots within their fan-out (fan_ok) and every level below
-    the first holding its tiles (cap_ok)."""
+def precheck_batch(cands, slots, fit, fan_ok, cap_ok):
+    """Per candidate of ``cands`` (Candidates): spatial slots within their fan-out
+    (fan_ok) and every level below the first holding its tiles (cap_ok); ``slots``: the
+    space's Slots, ``fit`` its FitArrays."""
+    factors, keeps = cands.factors, cands.keeps
+    slot_level, slot_axis, slot_limit = slots
     n, ns, nr = factors.shape
     nl = keeps.shape[1]
     ext = np.ones((nl, nr), np.int64)
@@ -51,16 +55,21 @@ def precheck_batch(factors, keeps, slot_level, slot_axis, slot_limit, dim_rank, 
                     ext[j, r] *= factors[b, s, r]
         fits = True
         for j in range(1, nl):
-            if level_bytes(j, ext, keeps[b], dim_rank, dim_div, ndims, sizes, bpe) > cap[j]:
+            if level_bytes(j, ext, keeps[b], fit) > fit.cap[j]:
                 fits = False
                 break
         cap_ok[b] = fits
 
 
 @njit(cache=True)
-def encode_batch(factors, perm, perms, slot_level, slot_axis, nl, rank, factor, level, spatial):
-    """Fill the loop arrays (B, width) of a batch; width >= the most non-unit loops."""
+def encode_batch(cands, perms, slot_level, loops):
+    """Fill the loop arrays (B, width) of ``loops`` (the cost kernels' NestArrays) for a
+    batch of Candidates; width >= the most non-unit loops.  ``perms``: the space's loop
+    orders, ``slot_level``: each slot's level."""
+    factors, perm = cands.factors, cands.perm
+    rank, factor, level, spatial = loops.rank, loops.factor, loops.level, loops.spatial
     n, ns, nr = factors.shape
+    nl = perm.shape[1]
     width = rank.shape[1]
     for b in range(n):
         k = 0
@@ -82,64 +91,3 @@ def encode_batch(factors, perm, perms, slot_level, slot_axis, nl, rank, factor, 
         while k < width:
             rank[b, k], factor[b, k], level[b, k], spatial[b, k] = 0, 1, nl - 1, 0
             k += 1
-
-
-@njit(cache=True)
-def model_batch(counts, capacity, instances, energy, keeps, bpe, read_bw, write_bw, cap,
-                double_buffer, has_energy, compute_cycles, compute_pj, leakage,
-                out_energy, out_cycles, out_offchip, out_bottleneck, out_valid):
-    """accelsim.model's level and total formulas per mapping, in the model's float order.
-
-    compute_cycles: the slowest compute unit's cycles per mapping.  Outputs: energy (pJ),
-    cycles, off-chip bytes, bottleneck (0 compute, 1 + j level j), valid (tiles fit).
-    """
-    n, nl, nt = keeps.shape
-    for b in range(n):
-        exposed = 0.0
-        valid = True
-        best = -np.inf
-        best_at = 0
-        energy_total = 0.0
-        offchip = 0.0
-        level_cycles = np.empty(nl)
-        shown = np.zeros(nl, np.bool_)
-        for j in range(nl):
-            read_b = write_b = per_read = per_write = tile = level_energy = 0.0
-            for t in range(nt):
-                if not keeps[b, j, t]:
-                    continue
-                rb = counts[b, j, t, 0] * bpe[t]
-                wb = (counts[b, j, t, 1] + counts[b, j, t, 2]) * bpe[t]
-                inst = max(instances[b, j, t], 1)
-                read_b += rb
-                write_b += wb
-                per_read += rb / inst
-                per_write += wb / inst
-                tile += capacity[b, j, t] * bpe[t]
-                level_energy += energy[b, j, t, 0] + energy[b, j, t, 1] + energy[b, j, t, 2]
-            if write_bw[j] == read_bw[j]:
-                cyc = (per_read + per_write) / read_bw[j]
-            else:
-                cyc = max(per_read / read_bw[j], per_write / write_bw[j])
-            level_cycles[j] = cyc
-            double = double_buffer[j] and 2 * tile <= cap[j]
-            shown[j] = double or j == 0
-            if j > 0:
-                if tile > cap[j]:
-                    valid = False
-                if not double and cyc > 0:
-                    exposed += cyc
-            else:
-                offchip = read_b + write_b
-            if has_energy[j]:
-                energy_total += level_energy
-        best = compute_cycles[b] + exposed
-        for j in range(nl):
-            if shown[j] and level_cycles[j] > best:
-                best = level_cycles[j]
-                best_at = j + 1
-        out_cycles[b] = best
-        out_bottleneck[b] = best_at
-        out_energy[b] = energy_total + compute_pj + leakage * best
-        out_offchip[b] = offchip
-        out_valid[b] = valid

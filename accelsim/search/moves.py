@@ -87,8 +87,7 @@ def _fits_with(j, r, d, ext, keeps, fit):
     fits = True
     for jj in range(1, j + 1):
         ext[jj, r] *= d
-        fits = fits and level_bytes(jj, ext, keeps, fit.dim_rank, fit.dim_div, fit.ndims,
-                                     fit.sizes, fit.bpe) <= fit.cap[jj]
+        fits = fits and level_bytes(jj, ext, keeps, fit) <= fit.cap[jj]
         ext[jj, r] //= d
     return fits
 
