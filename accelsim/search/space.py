@@ -27,6 +27,7 @@ import numpy as np
 
 from accelsim.arch import Architecture
 from accelsim.cost.fast import LevelArrays, ProblemArrays, encode_levels, encode_problem
+from accelsim.dtypes import ROLES
 from accelsim.errors import SpecError
 from accelsim.mapping import BoundEinsum, build_nest
 from accelsim.search.constraints import Constraints, LevelConstraint
@@ -361,7 +362,7 @@ def to_mapping(space: MapSpace, cands: Candidates, i: int, name: str,
     return MappingSpec(kind="mapping", version=1, name=name, description=description,
                        einsum=space.bound.einsum.name, levels=levels,
                        roles={t: r for t, r in space.bound.roles.items()
-                              if r in ("input", "weight", "output", "intermediate")})
+                              if r in ROLES})
 
 
 def padded_product(factors: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import math
 from typing import Mapping
 
 from accelsim.arch import Architecture
+from accelsim.dtypes import ROLES
 from accelsim.search.space import divisors
 from accelsim.search.types import FusedGroup
 from accelsim.spec.mapping import LevelMapping, MappingSpec, TemporalLoop
@@ -97,7 +98,7 @@ def group_mapping(group: FusedGroup, arch: Architecture, tiles: Mapping[str, int
     own = {name: [lm for lm in found.levels if lm.level != top or lm.temporal or lm.spatial]
            for name, found in members.items()}
     roles = {t: r for t, r in group.all_roles.items()
-             if r in ("input", "weight", "output", "intermediate")}
+             if r in ROLES}
     tile_text = ", ".join(f"{r}={t}" for r, t in tiles.items())
     where = f"; {', '.join(sorted(lower))} loops at {arch.levels[1].name}" if resident else ""
     return MappingSpec(kind="mapping", version=1, name="+".join(group.members),

@@ -6,6 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
+from accelsim.dtypes import ROLES
 from accelsim.spec.fields import Count, Name, SpecModel
 
 
@@ -63,7 +64,7 @@ class MappingSpec(SpecModel):
     """Loops shared by every Einsum of the group, outer to inner."""
     einsums: dict[Name, list[LevelMapping]] = {}
     """Each group member's own inner loops, below the shared ones."""
-    roles: dict[Name, Literal["input", "weight", "output", "intermediate"]] = {}
+    roles: dict[Name, Literal[ROLES]] = {}
     """Roles of tensors, for hardware levels that keep or bypass by role (e.g. B: weight);
     by default an Einsum's output is 'output' and what it reads is 'input'."""
 
