@@ -141,8 +141,7 @@ def _matmul(p: dict):
                   out_dtype=out_dtype)
     ref = a.double() @ b.double()
     base = (a.float() @ b.float()).to(out_dtype) if out_dtype == torch.float32 else a @ b
-    launches = mm.launches(p["M"], p["N"], p["K"], p["BM"], p["BN"], p["BK"],
-                           p.get("split_k", 1), "fp16", p.get("out", "fp32"))
+    launches = mm.launches(p, p, p.get("split_k", 1), "fp16", p.get("out", "fp32"))
     return z, ref, base, launches
 
 

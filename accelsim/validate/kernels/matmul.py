@@ -16,6 +16,8 @@ the interpreter runs chunk 0..S-1 of a tile in order.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import torch
 import triton
 import triton.language as tl
@@ -90,9 +92,10 @@ def reference(a: torch.Tensor, b: torch.Tensor, out_dtype=torch.float32) -> torc
     return torch.matmul(a, b).to(out_dtype)
 
 
-def launches(M: int, N: int, K: int, BM: int, BN: int, BK: int, split_k: int = 1,
+def launches(sizes: Mapping[str, int], tiles: Mapping[str, int], split_k: int = 1,
              in_dtype: str = "fp16", out_dtype: str = "fp32") -> list[Launch]:
-    """The accelsim mapping of one launch of :func:`matmul`.
+    """The accelsim mapping of one launch of :func:`matmul` on ``sizes`` (M, N, K) with
+    ``tiles`` (BM, BN, BK).
 
     GMEM spreads m, n and the K chunks over the programs (the grid: ceil(M/BM) x ceil(N/BN) x
     S_eff, spatial); PROGRAM keeps the accumulator Z and owns the loop over the chunk's K
@@ -107,6 +110,8 @@ def launches(M: int, N: int, K: int, BM: int, BN: int, BK: int, split_k: int = 1
     (S_eff-1)*M*N) -- exactly the serial split-K's stores and loads.  The semaphore's atomics
     are synchronization, not Einsum traffic, and are reported apart.
     """
+    M, N, K = sizes["M"], sizes["N"], sizes["K"]
+    BM, BN, BK = tiles["BM"], tiles["BN"], tiles["BK"]
     kc, splits = chunking(K, BK, split_k)
     tm, tn = cdiv(M, BM), cdiv(N, BN)
     spec = MappingSpec.model_validate({
