@@ -7,7 +7,7 @@ off-chip bytes and elements, utilization, bottleneck), a mapping that fails the 
 capacity pre-check or whose counted tiles overflow must be one that evaluate rejects with
 CapacityError, and one over a fan-out one it rejects as a spec error.
 
-Machines: the shared 32x32 case; the H100 (the SMs' ports into L2, a launch overhead, an
+Machines: every shipped preset, among them the shared 32x32 case; the H100 (the SMs' ports into L2, a launch overhead, an
 Einsum spread over several units); the STM32F746 (flash, no energy figures); FuseMax
 (several compute units, op_cycles); and a toy machine written here with the features the
 shared case lacks (separate write ports, a level that cannot double-buffer, no multicast,
@@ -116,6 +116,14 @@ CASES = [  # (id, einsum, machine, constraints, mappings)
     ("gemm-stm32f746", lambda: gemm(24, 40, 32), "stm32f746", None, 60),
     ("exp-fusemax", softmax_exp, "fusemax", None, 60),
     ("exp-h100", softmax_exp, "h100-sxm5-80gb", None, 60),
+    # every other shipped preset, on a GEMM
+    ("gemm-a100-40gb", lambda: gemm(128, 256, 64), "a100-sxm4-40gb", None, 40),
+    ("gemm-a100-80gb", lambda: gemm(96, 64, 160), "a100-sxm4-80gb", None, 40),
+    ("gemm-ascend", lambda: gemm(128, 128, 96), "ascend-like", None, 40),
+    ("gemm-tpu-v4i", lambda: gemm(256, 128, 64), "tpu-v4i-like", None, 40),
+    ("gemm-xdna", lambda: gemm(64, 96, 128), "xdna-like", None, 40),
+    ("gemm-stm32h743", lambda: gemm(16, 48, 24), "stm32h743", None, 40),
+    ("gemm-fusemax", lambda: gemm(128, 256, 64), "fusemax", None, 40),
 ]
 
 
