@@ -19,8 +19,8 @@ from accelsim.arch import Architecture
 from accelsim.cost.kernels import BatchCounts
 from accelsim.mapping import BoundEinsum
 from accelsim.model.batch_kernels import model_batch
-from accelsim.model.terms import (compute_plan, operations_pj, port_bytes_per_cycle,
-                                  sm_port_level, used_ops)
+from accelsim.model.terms import (compute_plan, operand_dtype, operations_pj,
+                                  port_bytes_per_cycle, sm_port_level, used_ops)
 
 
 class BatchConstants(NamedTuple):
@@ -90,7 +90,8 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> BatchConstants:
     plan = compute_plan(arch, bound, ops)
     units = list(dict.fromkeys([plan.main.name] + [c.unit.name for c in plan.classes]))
     classes = plan.classes
-    compute_pj, _ = operations_pj(arch, ops)
+    dtype = operand_dtype(bound)
+    compute_pj, _ = operations_pj(arch, ops, dtype=dtype)
     edge = sm_port_level(arch)
     levels = arch.levels
     return BatchConstants(
@@ -106,7 +107,7 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> BatchConstants:
         class_floor=np.array([c.floor for c in classes], np.float64),
         class_main=np.array([c.unit is plan.main for c in classes], np.bool_),
         n_units=len(units), main_unit=0,
-        used_ops=float(used_ops(arch, plan.main, [(ops, None)])), peak=float(plan.peak),
+        used_ops=float(used_ops(arch, plan.main, [(ops, None, dtype)])), peak=float(plan.peak),
         compute_pj=float(compute_pj), pj_per_cycle=float(arch.leakage_pj_per_cycle),
         launch_pj=float(arch.launch_pj), clock_hz=float(arch.clock_hz),
         launch_overhead_s=float(arch.launch_overhead_s),

@@ -129,7 +129,7 @@ def _report(items, arch: Architecture, names: tuple[str, str], file: str | None,
     utilization = tk.utilization(used_ops(arch, main, work), unit_cycles.get(main.name, 0.0),
                                  peak)
     moved: dict[str, list[str]] = {}
-    for m, (_, unit) in zip(members, work):
+    for m, (_, unit, _) in zip(members, work):
         if unit is not None:
             moved.setdefault(unit.name, []).append(m.bound.einsum.name)
     notes = tuple(f"{', '.join(names_)} run on {unit} beside the group's other units"
@@ -155,9 +155,10 @@ def _elsewhere(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
     return found
 
 
-def _place(options) -> tuple[dict[str, float], list[tuple[dict[str, int], ComputeUnit | None]]]:
+def _place(options) -> tuple[dict[str, float], list[tuple[dict[str, int], ComputeUnit | None,
+                                                           str]]]:
     """Cycles per unit, and each member's (operations, unit: None where each operation runs
-    on its class's unit, as mapped).  The members of a group run concurrently on different
+    on its class's unit, as mapped, element type).  The members of a group run concurrently on different
     units (FuseMax's 2-D and 1-D arrays pipeline the blocks of keys), so each member goes
     where the busiest unit ends soonest (ties keep it as mapped): those with fewest places
     first, longest first among them."""
@@ -177,7 +178,7 @@ def _place(options) -> tuple[dict[str, float], list[tuple[dict[str, int], Comput
             cycles, unit = choices[0]
         for u, c in cycles.items():
             total[u] = total.get(u, 0.0) + c
-        work[i] = (ops, unit)
+        work[i] = (ops, unit, operand_dtype(options[i][0]))
     return total, work
 
 

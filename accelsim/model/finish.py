@@ -30,8 +30,9 @@ class Kernel(NamedTuple):
     unit_cycles: dict[str, float]
     """Cycles per compute unit."""
     utilization: float
-    work: list[tuple[dict[str, int], ComputeUnit | None]]
-    """Per member: its operations and the unit they all run on (None: as mapped)."""
+    work: list[tuple[dict[str, int], ComputeUnit | None, str]]
+    """Per member: its operations, the unit they all run on (None: as mapped) and the
+    element type it computes in."""
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,8 @@ def _energy(arch: Architecture, kernel: Kernel, cycles: float):
             breakdown[lv.name] = lv.energy_pj
             levels_pj += lv.energy_pj
     compute_pj = 0.0
-    for member_ops, placed in kernel.work or [(kernel.ops, None)]:
-        pj, lacking = operations_pj(arch, member_ops, placed)
+    for member_ops, placed, dtype in kernel.work:
+        pj, lacking = operations_pj(arch, member_ops, placed, dtype)
         compute_pj += pj
         missing += [] if whole_chip else lacking
     breakdown["compute"] = compute_pj

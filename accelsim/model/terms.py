@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from accelsim.arch import Architecture, ComputeUnit
+from accelsim.dtypes import BYTES_PER_ELEMENT
 from accelsim.errors import SpecError
 from accelsim.mapping import BoundEinsum
 from accelsim.model import terms_kernels as tk
@@ -25,20 +26,35 @@ TIMED_ENERGY = ("leakage", "run power")
 """Energy-breakdown entries drawn per cycle: they scale with a kernel's time."""
 
 
-def unit_for(arch: Architecture, ir_class: str) -> ComputeUnit:
-    """The unit that executes IR operation class ``ir_class`` (falling back to the MAC unit)."""
-    unit = arch.unit_for(IR_TO_UNIT[ir_class]) or arch.unit_for("mac")
-    if unit is None:
+def unit_for(arch: Architecture, ir_class: str, dtype: str | None = None) -> ComputeUnit:
+    """The unit that executes IR operation class ``ir_class`` (falling back to the MAC
+    units): the first that lists a rate for element type ``dtype``, else the first.  An
+    fp32 GEMM on a GPU runs on the CUDA cores (which list fp32), not on tensor cores that
+    list only narrower types."""
+    able = ([u for u in arch.compute if IR_TO_UNIT[ir_class] in u.ops]
+            or [u for u in arch.compute if "mac" in u.ops])
+    if not able:
         raise SpecError(f"no compute unit of {arch.name} executes {ir_class!r} operations",
                         file=arch.file, path="compute")
-    return unit
+    return next((u for u in able if dtype in u.ops_per_cycle), able[0])
 
 
 def unit_rate(unit: ComputeUnit, dtype: str) -> float:
-    """Operations per cycle per instance of ``unit`` on ``dtype``; a unit that lists no rate
-    for it runs at the rate of the first element type it lists."""
+    """Operations per cycle per instance of ``unit`` on ``dtype``.  A unit that lists no
+    rate for it computes in the narrowest wider type of the same kind (float or integer) it
+    lists: bf16 on a core with only an fp32 FPU runs at the fp32 rate.  Failing that, in
+    the widest narrower type of that kind, and failing that at its first listed rate."""
     rates = unit.ops_per_cycle
-    return rates[dtype] if dtype in rates else next(iter(rates.values()))
+    if dtype in rates:
+        return rates[dtype]
+    size = BYTES_PER_ELEMENT.get(dtype, 4)
+    same = [d for d in rates if d.startswith("int") == dtype.startswith("int")]
+    wider = [d for d in same if BYTES_PER_ELEMENT.get(d, 4) >= size]
+    if wider:
+        return rates[min(wider, key=lambda d: BYTES_PER_ELEMENT.get(d, 4))]
+    if same:
+        return rates[max(same, key=lambda d: BYTES_PER_ELEMENT.get(d, 4))]
+    return next(iter(rates.values()))
 
 
 def op_cycles(unit: ComputeUnit, ir_class: str) -> float:
@@ -47,8 +63,16 @@ def op_cycles(unit: ComputeUnit, ir_class: str) -> float:
 
 
 def operand_dtype(bound: BoundEinsum) -> str:
-    """The element type an Einsum computes in: that of its first input."""
-    return next((bound.dtypes.get(t, "fp32") for t in bound.einsum.inputs), "fp32")
+    """The element type an Einsum computes in: for a contraction (it multiplies and adds),
+    the narrowest of its inputs' types, since a mixed-precision kernel casts the wider
+    operand down before the multiply (FlashAttention's P in bf16 before P.V; an fp32
+    accumulator cast to bf16 before the next GEMM); otherwise its first input's type."""
+    types = [bound.dtypes.get(t, "fp32") for t in bound.einsum.inputs]
+    if not types:
+        return "fp32"
+    if len(types) > 1 and bound.einsum.op_counts(bound.sizes).as_dict().get("mac"):
+        return min(types, key=lambda d: BYTES_PER_ELEMENT.get(d, 4))
+    return types[0]
 
 
 def peak_cycles(unit: ComputeUnit, ir_class: str, n: float, dtype: str) -> float:
@@ -99,13 +123,13 @@ class ComputePlan:
 def compute_plan(arch: Architecture, bound: BoundEinsum, ops: Mapping[str, int]) -> ComputePlan:
     """The compute terms of ``bound``'s operations ``ops`` on ``arch``."""
     dtype = operand_dtype(bound)
-    main = unit_for(arch, "mac" if ops.get("mac") else max(ops, key=lambda c: ops[c]))
+    main = unit_for(arch, "mac" if ops.get("mac") else max(ops, key=lambda c: ops[c]), dtype)
     total = max(sum(ops.values()), 1)
     classes = []
     for cls, n in ops.items():
         if n == 0:
             continue
-        unit = unit_for(arch, cls)
+        unit = unit_for(arch, cls, dtype)
         classes.append(ClassTerm(cls, unit, n, n / total if unit is main else 0.0,
                                  op_cycles(unit, cls), unit_rate(unit, dtype),
                                  peak_cycles(unit, cls, n, dtype)))
@@ -114,20 +138,22 @@ def compute_plan(arch: Architecture, bound: BoundEinsum, ops: Mapping[str, int])
 
 def used_ops(arch: Architecture, main: ComputeUnit, work) -> float:
     """Operations the main unit performs, an operation that takes several of its cycles
-    counted that many times; ``work``: (operations, unit or None: as mapped) per member."""
-    return sum(n * op_cycles(main, c) for ops, unit in work for c, n in ops.items()
-               if n and (unit or unit_for(arch, c)) is main)
+    counted that many times; ``work``: (operations, unit or None: as mapped, element type)
+    per member."""
+    return sum(n * op_cycles(main, c) for ops, unit, dtype in work for c, n in ops.items()
+               if n and (unit or unit_for(arch, c, dtype)) is main)
 
 
-def operations_pj(arch: Architecture, ops: Mapping[str, int],
-                  placed: ComputeUnit | None = None) -> tuple[float, list[str]]:
-    """Energy of ``ops`` (pJ) on the units that execute them (``placed``: all on that one),
-    and the 'unit:class' entries without a published figure (counted as 0 pJ)."""
+def operations_pj(arch: Architecture, ops: Mapping[str, int], placed: ComputeUnit | None = None,
+                  dtype: str | None = None) -> tuple[float, list[str]]:
+    """Energy of ``ops`` (pJ) on the units that execute them on element type ``dtype``
+    (``placed``: all on that one), and the 'unit:class' entries without a published figure
+    (counted as 0 pJ)."""
     pj, missing = 0.0, []
     for cls, n in ops.items():
         if not n:
             continue
-        unit = placed or unit_for(arch, cls)
+        unit = placed or unit_for(arch, cls, dtype)
         per_op = unit.energy_pj.get(IR_TO_UNIT[cls])
         if per_op is None:
             missing.append(f"{unit.name}:{cls}")

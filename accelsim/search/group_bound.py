@@ -19,7 +19,8 @@ from accelsim.cost.footprint import projection_elements
 from accelsim.errors import MappingError
 from accelsim.ir import Cascade
 from accelsim.mapping import BoundEinsum, einsum_problem
-from accelsim.model.terms import compute_plan, latency_s, operations_pj, timed_pj
+from accelsim.model.terms import (compute_plan, latency_s, operand_dtype, operations_pj,
+                                  timed_pj)
 from accelsim.search.bound import offchip_lower_bound
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class GroupFloor:
     def _member(self, bound: BoundEinsum, free: frozenset[str], cascade: Cascade):
         """(compulsory bytes, operations' pJ, cycles per unit at its peak)."""
         ops = bound.einsum.op_counts(bound.sizes).as_dict()
-        pj, _ = operations_pj(self.arch, ops)
+        pj, _ = operations_pj(self.arch, ops, dtype=operand_dtype(bound))
         cycles: dict[str, float] = {}
         if any(ops.values()):
             for c in compute_plan(self.arch, bound, ops).classes:

@@ -57,3 +57,35 @@ def test_square_bf16_gemms_rise_towards_the_datasheet_peak(preset, peak_tflops):
     assert all(t <= peak_tflops * (1 + 1e-9) for t in achieved), achieved
     assert achieved[0] < achieved[-1], achieved
     assert achieved[-1] > 0.5 * peak_tflops, achieved
+
+
+def _tb_256x128(bound_dtypes):
+    """The 98-tile mapping above, for element types ``bound_dtypes``."""
+    arch = load_architecture(str(ROOT / "hw_configs" / "a100-sxm4-40gb.yaml"))
+    bound = BoundEinsum(GEMM, {"M": 1792, "N": 1792, "K": 1024}, bound_dtypes, ROLES)
+    mapping = MappingSpec.model_validate({
+        "kind": "mapping", "version": 1, "name": "tb-256x128", "einsum": "Z",
+        "levels": [
+            {"level": "L2", "temporal": [{"rank": "k", "factor": 32}],
+             "spatial": [{"rank": "m", "factor": 7}, {"rank": "n", "factor": 14}]},
+            {"level": "SMEM", "keep": ["A", "B"]},
+            {"level": "RF", "temporal": [{"rank": "m", "factor": 256}, {"rank": "n", "factor": 128},
+                                         {"rank": "k", "factor": 32}]}]})
+    return evaluate(bound, arch, mapping)
+
+
+def test_an_fp32_gemm_runs_on_the_cuda_cores():
+    """The A100's tensor cores list no fp32 rate (TF32 is another type): an fp32 GEMM runs
+    on the CUDA cores at 64 fp32 FMA per clock per SM (whitepaper, Table 1: 19.5 TFLOP/s /
+    (108 SMs x 1.41 GHz x 2)).  Each busy SM does 256 x 128 x 1024 MACs: 524,288 cycles,
+    16x the bf16 tensor-core time of the test above."""
+    report = _tb_256x128({"A": "fp32", "B": "fp32", "Z": "fp32"})
+    assert set(report.compute_cycles) == {"cuda_core"}
+    assert report.compute_cycles["cuda_core"] == 256 * 128 * 1024 / 64 == 524_288
+
+
+def test_a_mixed_precision_gemm_computes_in_its_narrower_input_type():
+    """fp32 A times bf16 B: the kernel casts A to bf16 before the multiply (as FlashAttention
+    casts P before P.V), so the tensor cores run it at the bf16 rate: 32,768 cycles."""
+    report = _tb_256x128({"A": "fp32", "B": "bf16", "Z": "fp32"})
+    assert report.compute_cycles == {"tensor_core": 32_768}
