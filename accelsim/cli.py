@@ -516,9 +516,19 @@ def calibrate(device, out_path, threads, quick) -> None:
               help="Compare with runtimes published in papers instead of timing this machine: "
                    "every file in tests/data/published, or FILE; HARDWARE, if given, replaces "
                    "the preset each file names.")
+@click.option("--measured", "measured", type=click.Path(), default=None, metavar="FILE",
+              help="Compare with measured GPU operator latencies in FILE (NeuSight's CSV "
+                   "format, gzipped or not): per operator family and GPU, accelsim's and a "
+                   "roofline's MAPE and median signed error.")
+@click.option("--gpu", default=None, help="With --measured: only this device (name or preset).")
+@click.option("--per-group", type=click.IntRange(min=1), default=20, show_default=True,
+              help="With --measured: rows sampled per (operator family, GPU), seed 0.")
+@click.option("--budget", type=click.IntRange(min=1), default=300, show_default=True,
+              help="With --measured: mappings evaluated per search.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the rows and MAPE as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(), help="Predicted-vs-measured scatter (PNG).")
-def validate(hardware, device, quick, published, json_path, plot_path) -> None:
+def validate(hardware, device, quick, published, measured, gpu, per_group, budget, json_path,
+             plot_path) -> None:
     """Time real PyTorch operators (CPU) or the Triton reference kernels (GPU) and compare
     them with accelsim's predictions on HARDWARE: predicted, measured, error and
     bottleneck per case, and the mean absolute percentage error.  With --published, compare
@@ -530,6 +540,9 @@ def validate(hardware, device, quick, published, json_path, plot_path) -> None:
     """
     from accelsim.errors import ValidationRunError
 
+    if measured is not None:
+        _validate_measured(measured, gpu, per_group, budget, json_path, plot_path)
+        return
     skipped: list[tuple[str, str]] = []
     if published is not None:
         from accelsim.validate.published import compare
@@ -561,6 +574,31 @@ def validate(hardware, device, quick, published, json_path, plot_path) -> None:
         write_json(rows, json_path, device=source, hardware=str(hardware or "per file"), **meta)
     if plot_path:
         scatter(rows, plot_path, title=title)
+
+
+def _validate_measured(path, gpu, per_group, budget, json_path, plot_path) -> None:
+    """``accelsim validate --measured``: the accuracy table per operator family and GPU."""
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+
+    from accelsim.validate.measured import compare, format_summary, summarize
+    from accelsim.validate.output import scatter, write_json
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("predicting measured rows", total=None)
+        rows = compare(path, gpu, per_group, budget,
+                       progress=lambda done, total: bar.update(task, completed=done, total=total))
+    cells = summarize(rows)
+    click.echo(format_summary(cells))
+    click.echo(f"{len(rows)} rows of {path}; MAPE and median signed error in percent, "
+               "(predicted - measured) / measured; roofline: max(FLOPs / fp32 peak, "
+               "compulsory bytes / DRAM bandwidth)")
+    if json_path:
+        write_json(rows, json_path, device="measured", hardware="per row",
+                   summary=[asdict(c) for c in cells])
+    if plot_path:
+        scatter(rows, plot_path, title="accelsim vs measured", by=lambda r: r.extra["gpu"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,20 @@ def write_json(rows: list[Row], path: str | os.PathLike, **meta) -> str:
     return os.fspath(path)
 
 
-def scatter(rows: list[Row], path: str | os.PathLike, title: str = "accelsim") -> str:
+def scatter(rows: list[Row], path: str | os.PathLike, title: str = "accelsim",
+            by: Callable[[Row], str] | None = None) -> str:
     """A log-log scatter of predicted against measured with the identity line, coloured by
-    operator family, MAPE in the title; written as PNG to ``path``."""
+    ``by`` (default: operator family), MAPE in the title; written as PNG to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 6))
-    for op in sorted({r.op for r in rows}):
-        mine = [r for r in rows if r.op == op]
-        ax.scatter([r.measured for r in mine], [r.predicted for r in mine], label=op, s=18)
+    key = by or (lambda r: r.op)
+    for name in sorted({key(r) for r in rows}):
+        mine = [r for r in rows if key(r) == name]
+        ax.scatter([r.measured for r in mine], [r.predicted for r in mine], label=name, s=18)
     values = [v for r in rows for v in (r.measured, r.predicted) if v > 0]
     lo, hi = (min(values) / 2, max(values) * 2) if values else (1e-6, 1.0)
     ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, label="predicted = measured")

@@ -1,0 +1,365 @@
+"""accelsim against measured PyTorch operator latencies on GPUs, beside a plain roofline.
+
+The input is the CSV format of NeuSight's collected datasets (Lee, Phanishayee, Mahajan,
+ASPLOS 2025; gzipped or not): one row per operator call with ``OPName`` (bmm, linear, ln,
+softmax, gelu, add), ``Latency`` (milliseconds per call, CUDA events around one eager call),
+``Device`` (the GPU's name) and the shape columns of the operator (``B, M, N, K`` for the
+GEMMs, ``B, H`` for the others); the library kernel's name, grid and block come with it.
+
+Each row's device maps to a shipped preset (:data:`DEVICE_PRESETS`), its operator to an
+Einsum or a cascade in fp32 (the dataset is fp32), and it is predicted three ways:
+
+* **accelsim**: the mapper's best mapping under the latency objective (a fused cascade for
+  layernorm and softmax), its time on the GPU, plus the eager per-call host time (PyTorch's
+  dispatch and the launch) fitted per operator family on the file's *other* GPUs
+  (:func:`fit_dispatch`), so that no GPU is judged with a figure fitted on itself;
+* **roofline**: max(operations / the chip's fp32 peak, compulsory bytes / DRAM bandwidth),
+  no overhead at all: the baseline the issue tracker names;
+* **roofline + host**: the roofline plus the same per-call host time as accelsim's: what
+  accelsim's model of the GPU adds over a roofline, once both pay the same overhead.
+
+:func:`summarize` gives, per operator family and GPU: rows, MAPE and the median signed
+error.  Rows are sampled per (family, GPU) with a fixed seed: the full files hold about
+150,000 rows, and each distinct shape costs a mapping search.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, NamedTuple
+
+from accelsim.errors import SpecError
+from accelsim.validate.output import Row
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DEVICE_PRESETS = {
+    "Tesla P100-PCIE-16GB": "p100-pcie-16gb",
+    "Tesla P4": "p4",
+    "Tesla T4": "t4",
+    "Tesla V100-PCIE-32GB": "v100-pcie-32gb",
+    "NVIDIA A100-PCIE-40GB": "a100-pcie-40gb",
+    "NVIDIA A100-SXM4-40GB": "a100-sxm4-40gb",
+    "NVIDIA A100-SXM4-80GB": "a100-sxm4-80gb",
+    "NVIDIA H100 80GB HBM3": "h100-sxm5-80gb",
+}
+"""The ``Device`` column (``torch.cuda.get_device_name``) -> the preset in hw_configs/."""
+
+SHAPES = {"bmm": ("B", "M", "N", "K"), "linear": ("B", "M", "N", "K"), "ln": ("B", "H"),
+          "softmax": ("B", "H"), "gelu": ("B", "H"), "add": ("B", "H")}
+"""Operator family (``OPName``) -> its shape columns."""
+
+EINSUMS = {
+    "bmm": ("Z[b,m,n] = A[b,m,k] * W[b,k,n]", {"B": "B", "M": "M", "N": "N", "K": "K"}),
+    "linear": ("Z[m,n] = A[m,k] * W[n,k]", {"M": "M", "N": "N", "K": "K"}),
+    "gelu": ("Z[b,h] = gelu(A[b,h])", {"B": "B", "H": "H"}),
+    "add": ("Z[b,h] = A[b,h] + W[b,h]", {"B": "B", "H": "H"}),
+}
+"""Single-Einsum families: the Einsum, and its rank -> the shape column giving its size."""
+
+CASCADES = {"ln": ("layernorm", {"T": "B", "D": "H"}), "softmax": ("softmax", {"R": "B", "N": "H"})}
+"""Cascade families: the shipped cascade in einsum_cascades/, rank -> shape column."""
+
+_REQUIRED = ("OPName", "Latency", "Device")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured operator call."""
+
+    family: str
+    device: str
+    shape: tuple[tuple[str, int], ...]
+    latency_s: float
+    kernel: str = ""
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return dict(self.shape)
+
+    @property
+    def label(self) -> str:
+        return f"{self.family} " + "x".join(str(v) for _, v in self.shape)
+
+
+def _open_text(path: str):
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return io.TextIOWrapper(gzip.open(path), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _parse(record: dict, path: str, line: int) -> Measurement | None:
+    """One CSV record, or None for an operator family this module has no model for."""
+    family = record["OPName"]
+    if family not in SHAPES:
+        return None
+    try:
+        shape = tuple((c, int(record[c])) for c in SHAPES[family])
+        latency = float(record["Latency"]) * 1e-3
+    except (KeyError, TypeError, ValueError):
+        raise SpecError(f"line {line}: expected whole numbers in {', '.join(SHAPES[family])} and "
+                        f"a latency in ms, got {record!r:.200}", file=path) from None
+    if not latency > 0 or any(v < 1 for _, v in shape):
+        raise SpecError(f"line {line}: latency and sizes must be positive", file=path)
+    return Measurement(family, record["Device"], shape, latency, record.get("Kernel Name", ""))
+
+
+def read_measurements(path: str | os.PathLike) -> list[Measurement]:
+    """The rows of a measurement CSV (gzipped or not) whose operator this module models."""
+    path = str(path)
+    try:
+        handle = _open_text(path)
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", file=path) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in _REQUIRED if c not in (reader.fieldnames or ())]
+        if missing:
+            raise SpecError(f"missing column(s) {', '.join(missing)}; expected a CSV with "
+                            f"{', '.join(_REQUIRED)} and shape columns", file=path)
+        parsed = (_parse(rec, path, i + 2) for i, rec in enumerate(reader))
+        return [m for m in parsed if m is not None]
+
+
+def sample(rows: Iterable[Measurement], per_group: int | None, seed: int = 0) -> list[Measurement]:
+    """At most ``per_group`` rows of each (family, device), drawn with ``seed`` (all rows
+    when ``per_group`` is None), in the order read."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    rows = list(rows)
+    for i, m in enumerate(rows):
+        groups.setdefault((m.family, m.device), []).append(i)
+    rng = random.Random(seed)
+    keep: set[int] = set()
+    for key in sorted(groups):
+        idx = groups[key]
+        keep.update(idx if per_group is None or len(idx) <= per_group
+                    else rng.sample(idx, per_group))
+    return [m for i, m in enumerate(rows) if i in keep]
+
+
+def target(m: Measurement):
+    """The Einsum (a BoundEinsum) or cascade (a BoundCascade) of a measurement, in fp32."""
+    from accelsim.ir import Einsum, load_cascade
+    from accelsim.mapping import BoundEinsum
+    from accelsim.search import BoundCascade
+
+    sizes = m.sizes
+    if m.family in EINSUMS:
+        text, ranks = EINSUMS[m.family]
+        einsum = Einsum.parse(text)
+        names = {t for t in ("A", "W", "Z") if t in einsum.inputs or t == einsum.output}
+        return BoundEinsum(einsum, {r: sizes[c] for r, c in ranks.items()},
+                           {t: "fp32" for t in names},
+                           {"A": "input", "W": "weight", "Z": "output"})
+    name, ranks = CASCADES[m.family]
+    cascade = load_cascade(ROOT / "einsum_cascades" / f"{name}.yaml")
+    return BoundCascade(cascade, {r: sizes[c] for r, c in ranks.items()},
+                        {t: "fp32" for t in cascade.tensors})
+
+
+def roofline_s(m: Measurement, arch) -> float:
+    """max(operations / fp32 peak, compulsory bytes / DRAM bandwidth): a multiply-add counts
+    two operations at the fp32 FMA rate, every other operation one; each input is read and
+    each output written once, 4 bytes an element."""
+    from accelsim.model import unit_for, unit_rate
+
+    ops, elements = _work(m)
+    unit = unit_for(arch, "mac", "fp32")
+    peak = 2 * unit_rate(unit, "fp32") * unit.count * arch.clock_hz       # FLOP/s
+    dram = arch.levels[0].read_bytes_per_cycle * arch.clock_hz             # B/s
+    return max(ops / peak, 4 * elements / dram)
+
+
+def _work(m: Measurement) -> tuple[float, float]:
+    """(FLOPs, compulsory elements) of a measurement, from its shape."""
+    s = m.sizes
+    if m.family in ("bmm", "linear"):
+        b = s["B"] if m.family == "bmm" else 1
+        return 2.0 * b * s["M"] * s["N"] * s["K"], b * (s["M"] * s["K"] + s["K"] * s["N"]
+                                                       + s["M"] * s["N"])
+    n = s["B"] * s["H"]
+    per_element = {"add": (1, 3), "gelu": (1, 2), "softmax": (4, 2), "ln": (7, 2)}
+    flops, moved = per_element[m.family]
+    return float(flops * n), float(moved * n + (2 * s["H"] if m.family == "ln" else 0))
+
+
+class Prediction(NamedTuple):
+    """accelsim's best mapping of a measured operator."""
+
+    device_s: float
+    """Time on the GPU: every kernel's latency less its launch overhead."""
+    kernels: int
+    bottleneck: str
+    """The slowest kernel's bottleneck."""
+
+
+def predict(m: Measurement, arch, budget: int) -> Prediction:
+    """accelsim's best mapping of a measurement under the latency objective (a cascade:
+    its best partition into fused kernels)."""
+    from accelsim.search import CascadeResult, search
+
+    found = search(target(m), arch, objective="latency", budget=budget, seed=0, progress=False)
+    reports = ([g.report for g in found.groups] if isinstance(found, CascadeResult)
+               else [found.report])
+    slowest = max(reports, key=lambda r: r.latency_s)
+    device = sum(r.latency_s for r in reports) - len(reports) * arch.launch_overhead_s
+    return Prediction(device, len(reports), slowest.bottleneck)
+
+
+class PredictionCache:
+    """Predictions by (preset, shape, budget), optionally kept in a JSON-lines file that
+    each new prediction is appended to at once: an interrupted run loses nothing, and a
+    rerun with the same file and budget predicts only what is missing."""
+
+    def __init__(self, path: str | os.PathLike | None = None, budget: int = 300):
+        self.path, self.budget = path, budget
+        self.known: dict[str, Prediction] = {}
+        if path is not None and os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        item = json.loads(line)
+                        key = item.pop("key")
+                        self.known[key] = Prediction(**item)
+
+    def get(self, preset: str, m: Measurement, arch) -> Prediction:
+        key = f"{preset}|{m.label}|budget={self.budget}"
+        if key not in self.known:
+            self.known[key] = predict(m, arch, self.budget)
+            if self.path is not None:
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"key": key, **self.known[key]._asdict()}) + "\n")
+        return self.known[key]
+
+
+DISPATCH_QUANTILE = 0.05
+"""The quantile of a GPU's latencies of one operator taken as its per-call floor."""
+
+
+def fit_dispatch(rows: Iterable[Measurement], held_out: str) -> dict[str, float]:
+    """Per operator family, the eager per-call time on the host (PyTorch's dispatch, the
+    launch, the events), fitted on every device but ``held_out``.
+
+    The events around one eager call time the host's work to launch it plus the kernel
+    (the stream is idle when the first event is recorded, so the GPU waits for the
+    launch).  The fastest calls of an operator are almost all host time: the fit is, per
+    family, the median over the other devices of each one's 5th-percentile latency.
+    Families no other device measured get none."""
+    per: dict[tuple[str, str], list[float]] = {}
+    for m in rows:
+        if m.device != held_out:
+            per.setdefault((m.family, m.device), []).append(m.latency_s)
+    floors: dict[str, list[float]] = {}
+    for (family, _), values in per.items():
+        values.sort()
+        floors.setdefault(family, []).append(values[int(DISPATCH_QUANTILE * (len(values) - 1))])
+    return {family: statistics.median(v) for family, v in floors.items()}
+
+
+def compare(path: str | os.PathLike, gpu: str | None = None, per_group: int | None = 20,
+            budget: int = 300, progress: Callable[[int, int], None] | None = None,
+            cache: PredictionCache | None = None) -> list[Row]:
+    """Predicted-vs-measured rows for a sample of a measurement file; ``gpu``: only rows of
+    that device (its ``Device`` name or preset).
+
+    ``predicted`` is the eager call: accelsim's time on the GPU plus the per-call host time
+    fitted on the file's other devices (:func:`fit_dispatch`); where the file has no other
+    device for the family, the kernels' launch overheads instead (the preset's
+    back-to-back figure).  ``extra`` holds the GPU, both, and the roofline."""
+    from accelsim.arch import load_architecture
+
+    every = read_measurements(path)
+    rows = every if gpu is None else [m for m in every
+                                      if gpu in (m.device, DEVICE_PRESETS.get(m.device))]
+    if not rows:
+        raise SpecError(f"no rows for GPU {gpu!r}", file=str(path))
+    unknown = sorted({m.device for m in rows} - set(DEVICE_PRESETS))
+    if unknown:
+        raise SpecError(f"no preset for device(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(DEVICE_PRESETS)}", file=str(path))
+    chosen = sample(rows, per_group)
+    cache = cache or PredictionCache(budget=budget)
+    dispatch = {d: fit_dispatch(every, d) for d in {m.device for m in chosen}}
+    archs: dict[str, object] = {}
+    out = []
+    for i, m in enumerate(chosen):
+        preset = DEVICE_PRESETS[m.device]
+        if preset not in archs:
+            archs[preset] = load_architecture(str(ROOT / "hw_configs" / f"{preset}.yaml"))
+        p = cache.get(preset, m, archs[preset])
+        launched = p.device_s + p.kernels * archs[preset].launch_overhead_s
+        host = dispatch[m.device].get(m.family)
+        out.append(Row(case=m.label, op=m.family,
+                       predicted=launched if host is None else p.device_s + host,
+                       measured=m.latency_s, bottleneck=p.bottleneck, source=m.device,
+                       notes=m.kernel[:60],
+                       extra={"gpu": preset, "device_s": p.device_s, "launched_s": launched,
+                              "dispatch_s": host, "roofline_s": roofline_s(m, archs[preset])}))
+        if progress:
+            progress(i + 1, len(chosen))
+    return out
+
+
+@dataclass(frozen=True)
+class FamilyError:
+    """One (family, GPU) cell of the accuracy table; errors in percent."""
+
+    family: str
+    gpu: str
+    rows: int
+    mape: float
+    median_signed: float
+    roofline_mape: float
+    roofline_median_signed: float
+    host_roofline_mape: float
+    """The roofline plus the same per-call host time as accelsim's prediction."""
+
+
+def _errors(predicted: list[float], measured: list[float]) -> tuple[float, float]:
+    signed = [100.0 * (p - m) / m for p, m in zip(predicted, measured)]
+    return statistics.fmean(abs(e) for e in signed), statistics.median(signed)
+
+
+def _host_roofline(r: Row) -> float:
+    host = r.extra["dispatch_s"]
+    return r.extra["roofline_s"] + (r.extra["launched_s"] - r.extra["device_s"]
+                                    if host is None else host)
+
+
+def summarize(rows: list[Row]) -> list[FamilyError]:
+    """Per operator family and GPU (and per family over all GPUs, gpu ``all``): MAPE and
+    median signed error of accelsim and of the roofline, and the MAPE of the roofline
+    plus accelsim's per-call host time."""
+    cells: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        cells.setdefault((r.op, r.extra["gpu"]), []).append(r)
+        cells.setdefault((r.op, "all"), []).append(r)
+    out = []
+    for (family, gpu), group in sorted(cells.items()):
+        measured = [r.measured for r in group]
+        ours = _errors([r.predicted for r in group], measured)
+        roof = _errors([r.extra["roofline_s"] for r in group], measured)
+        host = _errors([_host_roofline(r) for r in group], measured)[0]
+        out.append(FamilyError(family, gpu, len(group), *ours, *roof, host))
+    return out
+
+
+def format_summary(cells: list[FamilyError]) -> str:
+    """The accuracy table as plain text, one line per (family, GPU)."""
+    lines = [f"{'family':<8} {'gpu':<16} {'rows':>5} {'MAPE':>8} {'median':>8} "
+             f"{'roof MAPE':>10} {'roof med':>9} {'roof+host':>10}"]
+    for c in cells:
+        lines.append(f"{c.family:<8} {c.gpu:<16} {c.rows:>5} {c.mape:>7.1f}% "
+                     f"{c.median_signed:>+7.1f}% {c.roofline_mape:>9.1f}% "
+                     f"{c.roofline_median_signed:>+8.1f}% {c.host_roofline_mape:>9.1f}%")
+    return "\n".join(lines)
