@@ -6,12 +6,31 @@ into one line on stderr and exit code 2; no traceback reaches the user for bad i
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from accelsim import __version__
 from accelsim.errors import AccelsimError
+
+
+class OutputFile(click.Path):
+    """A file a command will write: checked when the command line is read, before any
+    work, so that a missing folder or a folder given as the file is one clear line (exit
+    2) instead of a traceback after minutes of work."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if os.path.isdir(value):
+            self.fail(f"{value!r} is a folder; expected a file name", param, ctx)
+        folder = os.path.dirname(value)
+        if folder and not os.path.isdir(folder):
+            self.fail(f"folder {folder!r} does not exist", param, ctx)
+        return value
+
+
+OUTPUT = OutputFile(dir_okay=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -83,8 +102,8 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
               help="Workloads: mappings evaluated per Einsum (default 400).")
 @click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE",
               help="Cascades: set a rank size, e.g. --size M=4096 (repeatable).")
-@click.option("--json", "json_path", type=click.Path(), help="Write the result as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(), help="Write a CSV (per Einsum or per level).")
+@click.option("--json", "json_path", type=OUTPUT, help="Write the result as JSON.")
+@click.option("--csv", "csv_path", type=OUTPUT, help="Write a CSV (per Einsum or per level).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
 def evaluate(hardware, target, **options) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
@@ -229,9 +248,9 @@ def _workload_options(func):
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--role", "roles", multiple=True, metavar="TENSOR=ROLE",
               help="Cascades: a tensor's role for keep/bypass by role, e.g. --role B=weight.")
-@click.option("--save-mapping", "save_path", type=click.Path(),
+@click.option("--save-mapping", "save_path", type=OUTPUT,
               help="Write the best mapping as a mapping YAML file.")
-@click.option("--json", "json_path", type=click.Path(), help="Write the best report as JSON.")
+@click.option("--json", "json_path", type=OUTPUT, help="Write the best report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def search(hardware, target, **options) -> None:
     """Search mappings of one Einsum, a fused group or a whole cascade on HARDWARE.
@@ -353,7 +372,7 @@ def _save_mapping(path: str, mapping) -> None:
 @_workload_options
 @click.option("--budget", type=click.IntRange(min=1), default=None,
               help="Mappings evaluated per Einsum (default 400).")
-@click.option("--json", "json_path", type=click.Path(), help="Write both results as JSON.")
+@click.option("--json", "json_path", type=OUTPUT, help="Write both results as JSON.")
 def compare(hardware_a, hardware_b, workload, **options) -> None:
     """Two designs side by side on one WORKLOAD, with the ratio B / A of every total.
 
@@ -381,7 +400,7 @@ def plot() -> None:
 @click.argument("workload", type=click.Path())
 @_workload_options
 @click.option("--budget", type=click.IntRange(min=1), default=None)
-@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+@click.option("--output", "-o", required=True, type=OUTPUT, help="PNG or SVG file.")
 def plot_roofline(hardware, workload, **options) -> None:
     """One point per Einsum of WORKLOAD under HARDWARE's compute and bandwidth roofs.
 
@@ -401,7 +420,7 @@ def plot_roofline(hardware, workload, **options) -> None:
 @click.argument("target", type=click.Path())
 @click.option("--mapping", "-m", "mapping_path", required=True, type=click.Path())
 @click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE")
-@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+@click.option("--output", "-o", required=True, type=OUTPUT, help="PNG or SVG file.")
 def plot_energy(hardware, target, mapping_path, sizes, output) -> None:
     """Energy by level and tensor of a cascade under a mapping.
 
@@ -417,7 +436,7 @@ def plot_energy(hardware, target, mapping_path, sizes, output) -> None:
 @click.argument("results", type=click.Path(exists=True, dir_okay=False))
 @click.option("--x", "x_column", default="model_latency_s", show_default=True)
 @click.option("--y", "y_column", default="energy_j", show_default=True)
-@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+@click.option("--output", "-o", required=True, type=OUTPUT, help="PNG or SVG file.")
 def plot_pareto(results, x_column, y_column, output) -> None:
     """A sweep's design points and their Pareto front (from the sweep's CSV).
 
@@ -434,7 +453,7 @@ def plot_pareto(results, x_column, y_column, output) -> None:
 @click.option("--einsum", "einsum_name", required=True)
 @click.option("--size", "sizes", multiple=True, metavar="RANK=SIZE")
 @click.option("--role", "roles", multiple=True, metavar="TENSOR=ROLE")
-@click.option("--output", "-o", required=True, type=click.Path(), help="PNG or SVG file.")
+@click.option("--output", "-o", required=True, type=OUTPUT, help="PNG or SVG file.")
 def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
     """Least off-chip traffic of a GEMM-like Einsum against on-chip capacity (the ski
     slope), with the mapping the mapper finds on HARDWARE.
@@ -466,7 +485,7 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
 @click.argument("sweep_file", type=click.Path())
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="An existing Dask scheduler, e.g. tcp://host:8786; default: local processes.")
-@click.option("--output", "-o", default=None, type=click.Path(),
+@click.option("--output", "-o", default=None, type=OUTPUT,
               help=".csv or .parquet; default: the sweep's 'output', beside the sweep file.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local worker processes (default 2).")
@@ -492,7 +511,7 @@ def sweep_cmd(sweep_file, scheduler, output, workers, budget, quiet) -> None:
 @cli.command()
 @click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True,
               help="The device to measure (the GPU path needs CUDA; see accelsim.validate.gpu).")
-@click.option("--out", "out_path", type=click.Path(), default=None,
+@click.option("--out", "out_path", type=OUTPUT, default=None,
               help="Hardware YAML to write (default cpu-HOST.yaml here).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Threads torch may use while measuring (default: all).")
@@ -525,8 +544,8 @@ def calibrate(device, out_path, threads, quick) -> None:
               help="With --measured: rows sampled per (operator family, GPU), seed 0.")
 @click.option("--budget", type=click.IntRange(min=1), default=300, show_default=True,
               help="With --measured: mappings evaluated per search.")
-@click.option("--json", "json_path", type=click.Path(), help="Write the rows and MAPE as JSON.")
-@click.option("--plot", "plot_path", type=click.Path(), help="Predicted-vs-measured scatter (PNG).")
+@click.option("--json", "json_path", type=OUTPUT, help="Write the rows and MAPE as JSON.")
+@click.option("--plot", "plot_path", type=OUTPUT, help="Predicted-vs-measured scatter (PNG).")
 def validate(hardware, device, quick, published, measured, gpu, per_group, budget, json_path,
              plot_path) -> None:
     """Time real PyTorch operators (CPU) or the Triton reference kernels (GPU) and compare

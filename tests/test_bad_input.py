@@ -122,3 +122,32 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
     assert f"{path}:2:1: YAML syntax error" in proc.stdout
+
+
+HW = str(ROOT / "hw_configs" / "shared-ws-32x32.yaml")
+GEMM = str(ROOT / "einsum_cascades" / "gemm.yaml")
+MAPPING = str(ROOT / "mappings" / "gemm-ws-32x32.yaml")
+
+
+@pytest.mark.parametrize("args", [
+    ["plot", "roofline", HW, str(ROOT / "workloads" / "gpt2.yaml"), "-o", "{missing}/x.png"],
+    ["plot", "energy", HW, GEMM, "-m", MAPPING, "-o", "{missing}/x.svg"],
+    ["evaluate", HW, GEMM, "-m", MAPPING, "--json", "{missing}/r.json"],
+    ["evaluate", HW, GEMM, "-m", MAPPING, "--csv", "{folder}"],
+    ["calibrate", "--out", "{folder}"],
+    ["validate", "--published", "--plot", "{missing}/p.png"],
+])
+def test_output_paths_are_checked_before_any_work(args, tmp_path, run_cli, monkeypatch):
+    """A missing folder, or a folder given as the file, is one line and exit 2 before the
+    command starts: the command itself is never called."""
+    import accelsim.pipeline
+
+    def never(*_, **__):
+        raise AssertionError("the command ran")
+
+    monkeypatch.setattr(accelsim.pipeline, "evaluate_workload", never)
+    args = [a.format(missing=tmp_path / "missing", folder=tmp_path) for a in args]
+    code, out, err = run_cli(*args)
+    assert code == 2
+    assert ("does not exist" in err) or ("is a directory" in err) or ("is a folder" in err), err
+    assert "Traceback" not in out + err
