@@ -151,3 +151,15 @@ def test_output_paths_are_checked_before_any_work(args, tmp_path, run_cli, monke
     assert code == 2
     assert ("does not exist" in err) or ("is a directory" in err) or ("is a folder" in err), err
     assert "Traceback" not in out + err
+
+
+def test_factors_past_twice_a_rank_are_refused_at_once(tmp_path, run_cli):
+    """n: 32 at DRAM x 32 across the array covers 1024 of 512: refused in one line (it used
+    to run for most of a minute through 16 empty 32-wide tiles)."""
+    text = Path(MAPPING).read_text().replace("{rank: n, factor: 16}", "{rank: n, factor: 32}")
+    path = tmp_path / "over.yaml"
+    path.write_text(text)
+    code, out, err = run_cli("evaluate", HW, GEMM, "-m", str(path))
+    assert code == 2 and "Traceback" not in out + err
+    assert "rank 'N': its loop factors multiply to 1024" in err
+    assert "at 'DRAM' (32) needs only 16 iterations" in err

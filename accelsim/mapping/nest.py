@@ -49,6 +49,30 @@ def level_loops(levels: list[LevelMapping], arch: Architecture, ranks: dict[str,
     return loops
 
 
+def check_no_empty_iterations(ranks: TMapping[str, int], loops: list[Loop], arch: Architecture,
+                              file: str | None) -> None:
+    """Refuse a rank whose loop factors multiply to twice its size or more while its
+    outermost loop is temporal and runs iterations that cover nothing (32 x 32 for a size of
+    512, where 16 x 32 covers it): a mistake that only costs time, much of it (the tile
+    walker steps through every empty tile).  A partial last tile is fine (100 as 4 x 32,
+    and the imperfect search's padding, at most 1.25x), and so is a spatial loop wider than
+    the rank (30 columns of a 32-wide array: idle instances)."""
+    for rank, size in ranks.items():
+        mine = [loop for loop in loops if loop.rank == rank]
+        if not mine or mine[0].spatial:
+            continue
+        inner = 1
+        for loop in mine[1:]:
+            inner *= loop.factor
+        needed = -(-size // inner)
+        if mine[0].factor > needed and mine[0].factor * inner >= 2 * size:
+            where = arch.levels[mine[0].level].name
+            raise SpecError(f"rank {rank!r}: its loop factors multiply to "
+                            f"{mine[0].factor * inner}, twice its size {size} or more: the outer "
+                            f"loop at {where!r} ({mine[0].factor}) needs only {needed} "
+                            f"iterations of its {inner}-wide tiles", file=file, path="levels")
+
+
 def kept_tensors(problem: Problem, arch: Architecture, roles: TMapping[str, str],
                  lists: dict[int, tuple[str, list[str]]], file: str | None,
                  internal: frozenset[str] = frozenset(), branch: int = 0,
@@ -122,6 +146,7 @@ def assemble_nest(problem: Problem, arch: Architecture, keeps: list[frozenset[st
                   loops: list[Loop], file: str | None) -> LoopNest:
     """The loop nest of ``problem`` on ``arch``: each level keeping ``keeps[i]``, the MAC unit
     as compute; coverage of every rank and fan-out are checked."""
+    check_no_empty_iterations(problem.ranks, loops, arch, file)
     levels = tuple(
         Level(name=lv.name, keeps=keeps[i], block_size=lv.block_words, word_bits=lv.word_bits,
               instances=lv.instances,

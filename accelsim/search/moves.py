@@ -89,4 +89,17 @@ def mutate(space: MapSpace, cands: Candidates, rng: np.random.Generator,
     for _ in range(moves):
         u = rng.random((len(out), 8))
         mutate_batch(u, space.allowed, space.slot_axis, orders, optional, out)
+    if space.imperfect:
+        _refit_remainders(space, out.factors)
     return out
+
+
+def _refit_remainders(space: MapSpace, factors: np.ndarray) -> None:
+    """Imperfect spaces: after a move, each rank's remainder slot takes again the fewest
+    iterations that cover the rank (ceil(size / the other factors)), as a sample's does, so
+    that no outer loop runs iterations that cover nothing."""
+    for r, slot in enumerate(space.remainder.tolist()):
+        if slot < 0:
+            continue
+        others = np.prod(factors[:, :, r], axis=1) // factors[:, slot, r]
+        factors[:, slot, r] = np.maximum(-(-space.sizes[r] // others), 1)
