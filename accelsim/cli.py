@@ -307,6 +307,20 @@ def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
+def _known_roles(roles: dict[str, str], tensors, where: str) -> None:
+    """--role names only tensors that ``where`` has."""
+    unknown = sorted(set(roles) - set(tensors))
+    if unknown:
+        raise click.BadParameter(f"no tensor {', '.join(map(repr, unknown))} in {where}; its "
+                                 f"tensors are {', '.join(sorted(tensors))}", param_hint="--role")
+
+
+def _tensors_of(bound) -> tuple[str, ...]:
+    from accelsim.mapping import einsum_problem
+
+    return einsum_problem(bound).tensor_names
+
+
 def _search_problem(target, name, request, sizes, roles):
     """What ``accelsim search`` maps: the whole cascade (``name`` None; a workload's
     layer), a fused group (``A+B+C``) or one Einsum, with ``roles`` over the derived ones."""
@@ -316,8 +330,10 @@ def _search_problem(target, name, request, sizes, roles):
 
     if name is not None and "+" not in name:
         bound = bound_einsum_of(target, name, sizes, request)
+        _known_roles(roles, _tensors_of(bound), f"Einsum {name}")
         return bound.__class__(bound.einsum, bound.sizes, bound.dtypes, {**bound.roles, **roles})
     cascades, bound_sizes, dtypes, roles_of = cascades_of(target, sizes, request)
+    _known_roles(roles, {t for c in cascades for t in c.tensors}, str(target))
     roles_of = {**roles_of, **roles}
     if name is None:
         return BoundCascade(cascades[0], bound_sizes, dtypes, roles_of)  # a workload's layer
@@ -471,6 +487,7 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
 
     bound = bound_einsum_of(target, einsum_name, _sizes(sizes),
                             Request.for_workload(target, fuse=False))
+    _known_roles(_roles(roles), _tensors_of(bound), f"Einsum {einsum_name}")
     bound = bound.__class__(bound.einsum, bound.sizes, bound.dtypes,
                             {**bound.roles, **_roles(roles)})
     arch = load_architecture(hardware)

@@ -163,3 +163,22 @@ def test_factors_past_twice_a_rank_are_refused_at_once(tmp_path, run_cli):
     assert code == 2 and "Traceback" not in out + err
     assert "rank 'N': its loop factors multiply to 1024" in err
     assert "at 'DRAM' (32) needs only 16 iterations" in err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["search", HW, GEMM, "--einsum", "Z", "--role", "Q=weight"],
+     "no tensor 'Q' in Einsum Z; its tensors are A, B, Z"),
+    (["search", HW, str(ROOT / "einsum_cascades" / "attention_3pass.yaml"), "--fuse",
+      "--role", "NOPE=weight"], "no tensor 'NOPE' in"),
+])
+def test_roles_of_unknown_tensors_are_refused(args, fragment, run_cli):
+    code, out, err = run_cli(*args)
+    assert code == 2 and fragment in err and "Traceback" not in out + err
+
+
+def test_validate_names_the_file_of_a_spec_that_is_not_a_cpu(run_cli):
+    pytest.importorskip("torch")
+    t4 = str(ROOT / "hw_configs" / "t4.yaml")
+    code, out, err = run_cli("validate", t4, "--quick")
+    assert code == 2 and "Traceback" not in out + err
+    assert f"{t4}: family: is a 'gpu' machine" in err

@@ -36,6 +36,7 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 
+from accelsim.errors import SpecError
 from accelsim.validate.output import Row, mape, median_time
 
 MiB = 1 << 20
@@ -339,6 +340,10 @@ def validate(hardware_yaml_path: str | os.PathLike, *, quick: bool = False,
 
     path = os.fspath(hardware_yaml_path)
     spec = load_spec(path, kind="hardware")
+    if spec.family != "cpu":
+        raise SpecError(f"is a {spec.family!r} machine; accelsim validate times this machine's "
+                        "CPU against the spec `accelsim calibrate --device cpu` writes "
+                        "(family: cpu)", file=path, path="family")
     old = torch.get_num_threads()
     threads = 1
     for n in spec.compute[0].instances:
