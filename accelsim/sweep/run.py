@@ -6,7 +6,9 @@
   nanny and the scheduler reruns its tasks elsewhere (up to Dask's
   ``distributed.scheduler.allowed-failures``).
 * Streaming and resume: rows are written as points finish (``as_completed``); a rerun reads
-  the output, skips the ids already there and runs only the rest.
+  the output, skips the ids already there and runs only the rest.  A row's id
+  (:func:`run_id`) hashes everything that changes it: the point, its machine, the mapper's
+  budget and seed, so a rerun at another budget runs every point again.
 * Ctrl-C: stops submitting, cancels the pending futures, closes the client and cluster and
   re-raises; every row already written stays on disk.
 
@@ -18,11 +20,13 @@ exception after the retries is left out of the file (so a rerun tries again) and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from accelsim.errors import AccelsimError
@@ -54,6 +58,24 @@ class SweepSummary:
     failed: dict[str, str] = field(default_factory=dict)
     """Point id -> exception text, for points that could not be evaluated (not written)."""
     elapsed_s: float = 0.0
+
+
+def run_id(point: SweepPoint, budget: int | None) -> str:
+    """The id of a point's row: a hash of everything that changes the row -- the point
+    (parameters, workload, request), its whole machine after the overrides (so an edited
+    base hardware file runs again), the mapper's budget and seed."""
+    text = json.dumps({"point": point.id, "request": asdict(point.request),
+                       "machine": asdict(replace(point.arch, file=None)), "budget": budget,
+                       "seed": point.seed}, sort_keys=True, default=_canonical)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _canonical(value: Any) -> Any:
+    """JSON for what json.dumps cannot write: sets sorted (their order varies between
+    processes), anything else as its repr."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)
 
 
 def evaluate_point(point: SweepPoint, budget: int | None = None) -> dict[str, Any]:
@@ -89,7 +111,8 @@ def run_sweep(sweep_path: str | os.PathLike, *, scheduler: str | None = None,
     sweep = load_sweep(sweep_path)
     out = os.fspath(output) if output is not None else sweep.output
     results = open_results(out, list(sweep.spec.parameters))
-    todo = [p for p in sweep.points if p.id not in results.done]
+    points = [replace(p, id=run_id(p, budget)) for p in sweep.points]
+    todo = [p for p in points if p.id not in results.done]
     skipped = len(sweep.points) - len(todo)
     tally = _Tally(results, _printer(progress), on_point, skipped, len(sweep.points))
     tally.say(f"sweep {sweep.spec.name}: {len(sweep.points)} points, {skipped} already in "

@@ -193,3 +193,16 @@ def test_an_evaluation_error_is_a_recorded_row(tmp_path, monkeypatch):
     row = evaluate_point(point, budget=10)
     assert row["status"].startswith("W_SRAM: the tile needs")
     assert row["id"] == point.id and "model_latency_s" not in row
+
+
+def test_a_rerun_at_another_budget_runs_every_point_again(tmp_path, log_dir, scheduler):
+    """The resume key holds everything that changes a row: the same budget skips all four
+    points, another budget runs all four again (their rows beside the first four)."""
+    sweep = write_sweep(tmp_path)
+    point = functools.partial(logged_point, str(log_dir), 0.0)
+    first = run_sweep(sweep, scheduler=scheduler, progress=False, evaluate=point, budget=10)
+    same = run_sweep(sweep, scheduler=scheduler, progress=False, evaluate=point, budget=10)
+    other = run_sweep(sweep, scheduler=scheduler, progress=False, evaluate=point, budget=20)
+    assert (first.completed, same.skipped, same.completed) == (4, 4, 0)
+    assert (other.skipped, other.completed) == (0, 4)
+    assert len({r["id"] for r in read_rows(str(tmp_path / "out.csv"))}) == 8
