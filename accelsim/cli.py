@@ -638,7 +638,26 @@ def _validate_measured(path, gpu, per_group, budget, json_path, plot_path) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI inside the error boundary and return the exit code."""
+    """Entry point: run the CLI inside the error boundary and return the exit code; an
+    AccelsimWarning is printed as one ``warning:`` line."""
+    import warnings
+
+    from accelsim.errors import AccelsimWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, *args, **kwargs):
+            if issubclass(category, AccelsimWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="accelsim", standalone_mode=False)
     except AccelsimError as exc:

@@ -90,6 +90,11 @@ class ValidationRunError(AccelsimError):
     """A measurement against real kernels could not be run (missing torch/triton, no device)."""
 
 
+class AccelsimWarning(UserWarning):
+    """A result that runs but may not mean what the user expects (a sequence longer than
+    the model's context); the command line prints it as one ``warning:`` line."""
+
+
 def join_path(prefix: str, rest: str) -> str:
     """Join two dotted field paths: ``join_path('levels[2]', 'bandwidth')``."""
     if not prefix:

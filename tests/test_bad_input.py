@@ -182,3 +182,23 @@ def test_validate_names_the_file_of_a_spec_that_is_not_a_cpu(run_cli):
     code, out, err = run_cli("validate", t4, "--quick")
     assert code == 2 and "Traceback" not in out + err
     assert f"{t4}: family: is a 'gpu' machine" in err
+
+
+def test_sizes_past_the_counters_are_refused_before_any_work(run_cli):
+    """batch 1e8 x 1e8 tokens x 768: the first layernorm sum alone iterates over 7.68e18
+    points, past the 2^60 the 64-bit counters allow (it used to print negative energy)."""
+    gpt2 = str(ROOT / "workloads" / "gpt2.yaml")
+    code, out, err = run_cli("evaluate", str(ROOT / "hw_configs" / "h100-sxm5-80gb.yaml"), gpt2,
+                             "--batch", "100000000", "--seq", "100000000", "--quiet")
+    assert code == 2 and "Traceback" not in out + err
+    assert "N1_SX would iterate over 7.68e+18 points" in err
+
+
+def test_a_length_past_the_models_context_is_warned_about(run_cli):
+    """GPT-2 has 1,024 positions (config.json n_positions): a 2,048-token prompt runs, with
+    one warning line."""
+    code, out, err = run_cli("evaluate", HW, str(ROOT / "workloads" / "gpt2.yaml"),
+                             "--seq", "2048", "--budget", "20", "--quiet")
+    assert code == 0
+    assert ("warning: gpt2: prefill length 2048 is past the model's 1024 positions"
+            in err), err

@@ -16,10 +16,11 @@ Phases:
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from typing import Any, Mapping
 
-from accelsim.errors import LoweringError, SpecError, SpecErrors
+from accelsim.errors import AccelsimWarning, LoweringError, SpecError, SpecErrors
 from accelsim.lower.ends import embedding_cascade, head_cascade
 from accelsim.lower.layer import Group, LayerPlan, layer_cascade
 from accelsim.lower.lowered import Lowered
@@ -70,6 +71,9 @@ def lower(workload: Any, request: Request | str | None = None, *, padded: bool =
     pre = embedding_cascade(plan, f"{base}-embeddings") if request.embeddings else None
     post = head_cascade(plan, f"{base}-head") if request.lm_head else None
     built += [b for b in (pre, post) if b is not None]
+    for b in built:
+        check_countable(b.cascade, request)
+    _warn_past_context(spec, request)
     carry = []
     for k in range(len(groups)):
         s = plan.suffix(k)
@@ -80,6 +84,37 @@ def lower(workload: Any, request: Request | str | None = None, *, padded: bool =
                    dtypes={n: d for b in built for n, d in b.dtypes.items()},
                    pre=pre.cascade if pre else None, post=post.cascade if post else None,
                    matmuls=frozenset().union(*(b.matmuls for b in built)), carry=tuple(carry))
+
+
+def _warn_past_context(spec, request: Request) -> None:
+    """An AccelsimWarning when a prompt or KV cache is longer than the model's positions."""
+    limit = spec.model.max_positions
+    lengths = request.length if isinstance(request.length, tuple) else (request.length,)
+    longest = max((n for n in lengths if n is not None), default=0)
+    if limit and longest + (request.phase == "decode") > limit:
+        warnings.warn(AccelsimWarning(
+            f"{spec.name}: {request.phase} length {longest} is past the model's "
+            f"{limit} positions (max_positions): evaluated as asked, though the model itself "
+            "cannot run it"),
+            stacklevel=3)
+
+
+MAX_POINTS = 2 ** 60
+"""The most iteration points one Einsum may have: the counters are 64-bit integers, and a
+level's counts are a small multiple of the points (2^63 / 8)."""
+
+
+def check_countable(cascade, request: Request) -> None:
+    """Refuse a request whose Einsums have more iteration points than the 64-bit counters
+    hold (``--batch 100000000 --seq 100000000``): a SpecError naming the Einsum and the
+    request's sizes, instead of an overflow or a negative count later."""
+    sizes = cascade.sizes()
+    for e in cascade.einsums:
+        points = e.points(sizes)
+        if points > MAX_POINTS:
+            raise SpecError(f"{e.name} would iterate over {points:.3g} points, more than the "
+                            f"64-bit counters hold ({MAX_POINTS:.3g}); batch {request.batch} and "
+                            f"length {request.length} are too large to count", path="request")
 
 
 # ----------------------------------------------------------------------------- the workload
