@@ -23,7 +23,8 @@ and turns the counts into the terms below.  Their arithmetic has one home,
   a level that cannot (double_buffer: false, or tiles that fit once but not twice) adds its
   transfer cycles to compute.  On GPUs the SMs' ports into L2 are one more term: each port
   carries its SM's share of L2's read bandwidth, so k busy SMs of N move at most k/N of it.
-* bottleneck: the largest term (compute or a level's name), or ``latency`` when the launch
+* bottleneck: the largest term (compute or a level's name; a level whose exposed transfers
+  outlast the compute when the compute term is largest), or ``latency`` when the launch
   overhead exceeds it, or on GPUs ``occupancy`` when it is a per-SM term that idle SMs made
   the largest (see :func:`accelsim.model.finish._bottleneck`).
 """

@@ -125,6 +125,7 @@ def _time(arch: Architecture, kernel: Kernel, elem_bytes: dict[str, float]):
         -1 if ports is None else ports.index, 0.0 if ports is None else ports.cycles, values)
     names = ["compute"] + [lv.name for lv in levels]
     terms = {names[k]: float(v) for k, v in enumerate(values) if k == 0 or v >= 0.0}
+    terms.setdefault(names[slowest], float(cycles))   # an exposed level: the term it set
     shared_floor = 0.0
     if ported:
         lv = levels[ports.index]

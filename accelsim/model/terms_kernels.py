@@ -86,12 +86,17 @@ def time_terms(compute, cycles, double, port_level, port, terms):
     compute term (compute + every exposed transfer), 1 + j level j's term, -1.0 where a
     level has none (it is exposed, and not the top level).  Returns (cycles, index of the
     slowest term, whether the port term replaced its level's); ties go to the earlier term.
+    When the compute term is the largest but one exposed level's transfers take longer than
+    the compute itself, that level is the slowest term (its transfers, not the units, set
+    the time).
     """
     nl = cycles.shape[0]
-    exposed = 0.0
+    exposed, widest = 0.0, -1
     for j in range(1, nl):
         if not double[j] and cycles[j] > 0:
             exposed += cycles[j]
+            if widest < 0 or cycles[j] > cycles[widest]:
+                widest = j
     terms[0] = compute + exposed
     for j in range(nl):
         terms[1 + j] = cycles[j] if double[j] or j == 0 else -1.0
@@ -102,6 +107,8 @@ def time_terms(compute, cycles, double, port_level, port, terms):
     for k in range(1, nl + 1):
         if terms[k] > terms[best]:
             best = k
+    if best == 0 and widest >= 0 and cycles[widest] > compute:
+        return terms[0], 1 + widest, ported
     return terms[best], best, ported
 
 
