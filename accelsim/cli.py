@@ -282,7 +282,7 @@ def search(hardware, target, **options) -> None:
                  strategy=options["strategy"], budget=options["budget"], seed=options["seed"],
                  progress=not quiet)
     if whole:
-        _show_cascade_search(result, options["json_path"], quiet)
+        _show_cascade_search(result, options["json_path"], quiet, options["objective"])
         return
     if options["save_path"]:
         mapping = result.mapping
@@ -291,7 +291,7 @@ def search(hardware, target, **options) -> None:
             mapping = mapping.model_copy(update={"roles": {
                 t: r for t, r in problem.roles.items() if t in touched}})
         _save_mapping(options["save_path"], mapping)
-    _show_search(result, options["json_path"], quiet)
+    _show_search(result, options["json_path"], quiet, options["objective"])
 
 
 def _roles(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -346,7 +346,7 @@ def _search_problem(target, name, request, sizes, roles):
     return FusedGroup(cascade, tuple(members), bound_sizes, dtypes, roles_of)
 
 
-def _show_cascade_search(found, json_path, quiet) -> None:
+def _show_cascade_search(found, json_path, quiet, objective) -> None:
     """The kernels a whole-cascade search chose: JSON, table and lines."""
     from accelsim import report as out
 
@@ -356,10 +356,10 @@ def _show_cascade_search(found, json_path, quiet) -> None:
             "on_chip": list(found.on_chip), "elapsed_s": found.elapsed_s,
             "offchip_bound_bytes": found.offchip_bound_bytes}))
     if not quiet:
-        _print([out.cascade_search_table(found)], out.cascade_search_lines(found))
+        _print([out.cascade_search_table(found)], out.cascade_search_lines(found, objective))
 
 
-def _show_search(result, json_path, quiet) -> None:
+def _show_search(result, json_path, quiet, objective) -> None:
     """The best report of a single-Einsum or fused-group search: JSON, table and lines."""
     from accelsim import report as out
 
@@ -369,7 +369,7 @@ def _show_search(result, json_path, quiet) -> None:
             "offchip_bound_bytes": result.offchip_bound_bytes}))
     if not quiet:
         _print([out.traffic_table(result.report)],
-               out.summary_lines(result.report) + out.search_lines(result))
+               out.summary_lines(result.report) + out.search_lines(result, objective))
 
 
 def _save_mapping(path: str, mapping) -> None:

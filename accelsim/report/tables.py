@@ -104,14 +104,16 @@ def kernel_label(name: str) -> str:
     return name if len(members) <= 3 else f"{members[0]}+...+{members[-1]} ({len(members)})"
 
 
-def workload_lines(result) -> list[str]:
-    """Totals of a workload result as short lines."""
+def workload_lines(result, objective: str = "latency") -> list[str]:
+    """Totals of a workload result as short lines; ``objective``: what the mapper
+    minimized."""
     einsums = sum(len(e.name.split("+")) for e in result.einsums if e.part == "layer")
     kernels = sum(1 for e in result.einsums if e.part == "layer")
     on_chip = [t for e in result.einsums if e.part == "layer" for t in e.on_chip]
     lines = [
         f"search      {'fused' if result.fused else 'unfused'}: {einsums} Einsums per layer "
-        f"in {kernels} kernels; {result.evaluated:,} mappings in {result.search_s:.2f} s",
+        f"in {kernels} kernels; {result.evaluated:,} mappings in {result.search_s:.2f} s, "
+        f"minimizing {objective}",
     ]
     if on_chip:
         lines.append(f"on chip     {len(on_chip)} intermediates never leave the chip: "
@@ -132,12 +134,14 @@ def workload_lines(result) -> list[str]:
     return lines
 
 
-def search_lines(result) -> list[str]:
+def search_lines(result, objective: str | None = None) -> list[str]:
     """How a single-Einsum or fused-group search went: mappings, time, Pareto front, and
-    found / lower-bound off-chip traffic when there is a bound."""
+    found / lower-bound off-chip traffic when there is a bound; ``objective``: what it
+    minimized."""
+    aim = f", minimizing {objective}" if objective else ""
     lines = [f"searched    {result.evaluated:,} mappings in {result.elapsed_s:.2f} s "
-             f"({result.strategy}, seed {result.seed}); Pareto front: {len(result.pareto)} "
-             "mappings"]
+             f"({result.strategy}, seed {result.seed}{aim}); Pareto front: "
+             f"{len(result.pareto)} mappings"]
     if result.found_over_bound is not None:
         lines.append(f"off-chip    found / lower bound = {result.found_over_bound:.3f}")
     return lines
@@ -160,8 +164,9 @@ def cascade_search_table(found):
     return table
 
 
-def cascade_search_lines(found) -> list[str]:
-    """A cascade search's fused and unfused totals, found / bound and effort."""
+def cascade_search_lines(found, objective: str | None = None) -> list[str]:
+    """A cascade search's fused and unfused totals, found / bound and effort; ``objective``:
+    what it minimized (a fused plan may be slower than unfused under energy)."""
     known = any(g.report.energy_known for g in found.groups)   # same machine fused or not
     lines = [f"fused       latency {found.latency_s:.4g} s, energy "
              f"{_energy(found.energy_pj * 1e-12, known, pj=True)}, "
@@ -171,6 +176,7 @@ def cascade_search_lines(found) -> list[str]:
              f"off-chip {found.unfused_offchip_bytes:,.0f} B"]
     if found.found_over_bound is not None:
         lines.append(f"off-chip    found / lower bound = {found.found_over_bound:.3f}")
+    aim = f", minimizing {objective}" if objective else ""
     lines.append(f"searched    {found.evaluated:,} mappings, {found.candidates} candidate "
-                 f"groups in {found.elapsed_s:.2f} s")
+                 f"groups in {found.elapsed_s:.2f} s{aim}")
     return lines
