@@ -77,6 +77,10 @@ class Metrics(NamedTuple):
     offchip_bytes: np.ndarray
     offchip_elements: np.ndarray
     utilization: np.ndarray
+    """The main unit's operations over its peak for the kernel's cycles (the Report's)."""
+    busy_utilization: np.ndarray
+    """The main unit's operations over its peak for its own busy cycles: the share of its
+    instances the mapping keeps busy (what a ``min_utilization`` constraint bounds)."""
     bottleneck: np.ndarray
     """0: compute; 1 + j: storage level j (the slowest term; the Report may name the launch
     latency or the SMs' occupancy instead)."""
@@ -121,7 +125,7 @@ def batch_metrics(const: BatchConstants, counted: BatchCounts, keeps: np.ndarray
     level keeps which tensor, ``bytes_per_element`` (tensors,)."""
     n = keeps.shape[0]
     out = Metrics(np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-                  counted.counts[:, 0, :, :3].sum(axis=(1, 2)), np.empty(n),
+                  counted.counts[:, 0, :, :3].sum(axis=(1, 2)), np.empty(n), np.empty(n),
                   np.empty(n, np.int64), np.empty(n, np.bool_))
     model_batch(const, counted, np.ascontiguousarray(keeps, np.bool_),
                 np.ascontiguousarray(bytes_per_element, np.float64), out)

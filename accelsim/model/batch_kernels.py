@@ -95,6 +95,8 @@ def model_batch(const, counted, keeps, bpe, out):
         out.cycles[b] = cycles
         out.latency_s[b] = latency_s(cycles, const.clock_hz, const.launch_overhead_s)
         out.offchip_bytes[b] = offchip
-        out.utilization[b] = utilization(const.used_ops, units[const.main_unit], const.peak)
+        out.utilization[b] = utilization(const.used_ops, cycles, const.peak)
+        out.busy_utilization[b] = utilization(const.used_ops, units[const.main_unit],
+                                              const.peak)
         out.bottleneck[b] = slowest
         out.valid[b] = valid

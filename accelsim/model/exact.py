@@ -126,15 +126,14 @@ def _report(items, arch: Architecture, names: tuple[str, str], file: str | None,
     if work[first][1] is not None:
         main = work[first][1]
         peak = main.count * unit_rate(main, operand_dtype(members[first].bound))
-    utilization = tk.utilization(used_ops(arch, main, work), unit_cycles.get(main.name, 0.0),
-                                 peak)
     moved: dict[str, list[str]] = {}
     for m, (_, unit, _) in zip(members, work):
         if unit is not None:
             moved.setdefault(unit.name, []).append(m.bound.einsum.name)
     notes = tuple(f"{', '.join(names_)} run on {unit} beside the group's other units"
                   for unit, names_ in moved.items())
-    kernel = Kernel(names[1], names[0], traffic, levels, ops, unit_cycles, utilization, work)
+    kernel = Kernel(names[1], names[0], traffic, levels, ops, unit_cycles,
+                    (used_ops(arch, main, work), peak), work)
     return finish(arch, kernel, elem_bytes, notes)
 
 

@@ -29,7 +29,9 @@ class Kernel(NamedTuple):
     ops: dict[str, int]
     unit_cycles: dict[str, float]
     """Cycles per compute unit."""
-    utilization: float
+    main_work: tuple[float, float]
+    """The main unit's operations (an operation of several of its cycles counted that many
+    times) and its operations per cycle, all instances."""
     work: list[tuple[dict[str, int], ComputeUnit | None, str]]
     """Per member: its operations, the unit they all run on (None: as mapped) and the
     element type it computes in."""
@@ -181,5 +183,6 @@ def finish(arch: Architecture, kernel: Kernel, elem_bytes: dict[str, float],
         compute_cycles=kernel.unit_cycles, cycles=cycles,
         latency_s=float(tk.latency_s(cycles, arch.clock_hz, arch.launch_overhead_s)),
         energy_pj=energy, energy_breakdown=breakdown, energy_missing=missing,
-        utilization=float(kernel.utilization), bottleneck=bottleneck,
+        utilization=float(tk.utilization(kernel.main_work[0], cycles, kernel.main_work[1])),
+        bottleneck=bottleneck,
         offchip_bytes=levels[0].read_bytes + levels[0].write_bytes, notes=notes + why)

@@ -54,9 +54,11 @@ class Report:
     energy_breakdown: dict[str, float]
     energy_missing: tuple[str, ...]
     utilization: float
-    """Operations of the main unit / (its instances x its busy cycles x throughput); an
-    operation the unit performs as a sequence of several (an exponential as 6 MACs and an
-    add on FuseMax's PEs: ``op_cycles``) counts as that many."""
+    """Operations of the main unit / (its instances x throughput x the kernel's cycles): the
+    share of the unit's peak the kernel achieves over its whole time, so a kernel that waits
+    on transfers for half its time is at most 50 %.  An operation the unit performs as a
+    sequence of several (an exponential as 6 MACs and an add on FuseMax's PEs:
+    ``op_cycles``) counts as that many."""
     bottleneck: str
     offchip_bytes: float
     notes: tuple[str, ...] = field(default=())

@@ -168,8 +168,9 @@ def empty_terms(levels: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def utilization(used_ops, busy_cycles, peak):
-    """The main unit's operations over what it could do while busy (0 when never busy)."""
-    if busy_cycles > 0:
-        return used_ops / (busy_cycles * peak)
+def utilization(used_ops, cycles, peak):
+    """The main unit's operations over what its peak could do in the kernel's ``cycles``
+    (0 for a kernel that takes no time)."""
+    if cycles > 0:
+        return used_ops / (cycles * peak)
     return 0.0

@@ -57,7 +57,9 @@ class Constraints(SpecModel):
     levels: list[LevelConstraint] = []
     """Per-level constraints (any order)."""
     min_utilization: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Smallest utilization of the main compute unit a mapping may have."""
+    """Smallest share of the main compute unit's instances a mapping keeps busy (its
+    operations over its busy cycles at peak, as Timeloop's utilization constraint), not
+    the Report's utilization over the whole kernel time."""
     imperfect: bool = False
     """Also search imperfect factorizations (ranks padded to a rounder size, partial tiles)."""
 

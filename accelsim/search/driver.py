@@ -110,7 +110,7 @@ class Run:
         if rows.size:
             sub = cands if rows.size == len(cands) else cands.take(rows)
             m = metrics(self.space, self.const, count(self.space, sub), sub.keeps)
-            good = m.valid & (m.utilization >= self.space.min_utilization - 1e-12)
+            good = m.valid & (m.busy_utilization >= self.space.min_utilization - 1e-12)
             got = np.where(good, self.score(m), np.inf)
             scores[rows] = got
             self.evaluated += rows.size
