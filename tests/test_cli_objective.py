@@ -1,6 +1,8 @@
-"""Every search the command line runs says which objective it minimized: `search`
-minimizes energy unless told otherwise, `evaluate` of a workload latency, and a fused plan
-chosen for energy may be slower than the unfused one."""
+"""What the command line prints beside its figures.
+
+The objective every search minimized: `search` minimizes energy unless told otherwise,
+`evaluate` of a workload latency, and a fused plan chosen for energy may be slower than the
+unfused one.  And an energy that leaves levels out says so on its own line."""
 
 from __future__ import annotations
 
@@ -24,3 +26,14 @@ def test_the_objective_is_printed(args, said, run_cli):
     code, out, err = run_cli(*args)
     assert code == 0, err
     assert said in out
+
+
+def test_energy_that_leaves_levels_out_says_so_on_its_own_line(run_cli):
+    """The A100 preset has an energy figure for HBM only: the energy line itself names
+    the levels and units it leaves out."""
+    code, out, err = run_cli("evaluate", str(ROOT / "hw_configs" / "a100-sxm4-40gb.yaml"),
+                             str(ROOT / "workloads" / "gpt2.yaml"), "--seq", "16",
+                             "--budget", "20")
+    assert code == 0, err
+    energy = next(line for line in out.splitlines() if line.startswith("energy "))
+    assert "per token); leaves out" in energy and "L2" in energy

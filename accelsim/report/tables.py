@@ -125,12 +125,11 @@ def workload_lines(result, objective: str = "latency") -> list[str]:
         f"model       {_si(result.model_latency_s, 's')}  ({result.tokens} token(s): "
         f"{result.tokens_per_s:,.1f} tokens/s)",
         f"energy      {_energy(result.energy_j, known)}  "
-        f"({_energy(result.energy_per_token_j, known)} per token)",
+        f"({_energy(result.energy_per_token_j, known)} per token)"
+        + (f"; leaves out {', '.join(missing)} (no published figure)" if missing else ""),
         "peak tiles  " + ", ".join(f"{k} {_si(v, 'B')}" for k, v in result.peak_bytes.items()),
         f"fits        {'yes' if result.fits else 'NO'}: {result.fits_note}",
     ]
-    if missing:
-        lines.append(f"energy      leaves out {', '.join(missing)} (no published figure)")
     return lines
 
 
