@@ -37,3 +37,13 @@ def test_energy_that_leaves_levels_out_says_so_on_its_own_line(run_cli):
     assert code == 0, err
     energy = next(line for line in out.splitlines() if line.startswith("energy "))
     assert "per token); leaves out" in energy and "L2" in energy
+
+
+def test_the_workload_table_explains_its_columns(run_cli):
+    code, out, err = run_cli("evaluate", HW, str(ROOT / "workloads" / "gpt2.yaml"),
+                             "--seq", "16", "--budget", "20")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    for phrase in ("x: times the kernel runs", "A+...+B (n): one fused kernel of n Einsums",
+                   "util: the main unit's operations over its peak"):
+        assert phrase in flat

@@ -49,13 +49,21 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
+WORKLOAD_LEGEND = ("x: times the kernel runs in the model (per layer x layers); A+...+B (n): "
+                   "one fused kernel of n Einsums; util: the main unit's operations over its "
+                   "peak for the kernel's time; bottleneck: its slowest term (compute, a "
+                   "level, latency: the launch, occupancy: idle SMs)")
+"""The workload table's legend, printed under it."""
+
+
 def workload_table(result):
     """A rich Table: one row per kernel (an Einsum or a fused group) of a workload result,
     with its multiplicity."""
     from rich.table import Table
 
     table = Table(title=f"{result.workload} {result.phase} on {result.hardware} "
-                        f"(batch {result.batch}, attention {result.attention})")
+                        f"(batch {result.batch}, attention {result.attention})",
+                  caption=WORKLOAD_LEGEND, caption_justify="left")
     for name in ("part", "kernel", "x", "latency", "energy", "off-chip", "util", "bottleneck"):
         table.add_column(name, justify="left" if name in ("part", "kernel", "bottleneck")
                          else "right")
