@@ -6,6 +6,7 @@ unfused one.  And an energy that leaves levels out says so on its own line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,14 @@ def test_the_workload_table_explains_its_columns(run_cli):
     for phrase in ("x: times the kernel runs", "A+...+B (n): one fused kernel of n Einsums",
                    "util: the main unit's operations over its peak"):
         assert phrase in flat
+
+
+def test_search_and_evaluate_print_figures_in_the_same_units(run_cli):
+    """One formatter: SI prefixes on s, J and B in the fusion search's table and lines as
+    in evaluate's (no bare seconds, pJ or comma-grouped bytes)."""
+    code, out, err = run_cli("search", HW, str(ROOT / "einsum_cascades" / "softmax.yaml"),
+                             "--fuse", "--budget", "30")
+    assert code == 0, err
+    fused = next(line for line in out.splitlines() if line.startswith("fused "))
+    assert re.fullmatch(r"fused +latency [\d.]+ [munp]?s, energy [\d.]+ [munpkMG]?J, "
+                        r"off-chip [\d.]+ [kMG]?B", fused.strip()), fused

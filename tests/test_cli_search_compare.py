@@ -71,7 +71,7 @@ def test_search_fuse_prints_the_kernels_and_compulsory_traffic(run_cli, tmp_path
     code, out, err = run_cli("search", FUSEMAX, THREE_PASS, "--fuse", *SMALL, "--objective",
                              "latency", "--json", str(found))
     assert code == 0, err
-    assert "kernels chosen by the fusion search" in out and "402,653,184 B" in out
+    assert "kernels chosen by the fusion search" in out and "off-chip 403 MB" in out
     document = json.loads(found.read_text())
     assert document["groups"] == [["QS", "QK", "GM", "SN", "SD", "A", "AV"]]
     assert document["offchip_bound_bytes"] == 402_653_184

@@ -75,12 +75,12 @@ def workload_table(result):
     return table
 
 
-def _energy(joules: float, known: bool, pj: bool = False) -> str:
-    """An energy (in pJ to four figures with ``pj``), or 'unknown' where nothing was counted
-    because no unit has a figure (a zero would read as a measurement)."""
+def _energy(joules: float, known: bool) -> str:
+    """An energy with an SI prefix, or 'unknown' where nothing was counted because no unit
+    has a figure (a zero would read as a measurement)."""
     if not known:
         return "unknown"
-    return f"{joules * 1e12:.4g} pJ" if pj else _si(joules, "J")
+    return _si(joules, "J")
 
 
 def compare_table(a, b):
@@ -160,14 +160,14 @@ def cascade_search_table(found):
     from rich.table import Table
 
     table = Table(title="kernels chosen by the fusion search")
-    for name in ("kernel", "tiles", "latency s", "energy", "off-chip B", "on chip"):
+    for name in ("kernel", "tiles", "latency", "energy", "off-chip", "on chip"):
         table.add_column(name)
     for g in found.groups:
         table.add_row(kernel_label("+".join(g.members)),
                       ", ".join(f"{r}={t}" for r, t in g.tiles.items()) or "-",
-                      f"{g.report.latency_s:.4g}",
-                      _energy(g.report.energy_pj * 1e-12, g.report.energy_known, pj=True),
-                      f"{g.report.offchip_bytes:,.0f}", ", ".join(g.on_chip) or "-")
+                      _si(g.report.latency_s, "s"),
+                      _energy(g.report.energy_pj * 1e-12, g.report.energy_known),
+                      _si(g.report.offchip_bytes, "B"), ", ".join(g.on_chip) or "-")
     return table
 
 
@@ -175,12 +175,12 @@ def cascade_search_lines(found, objective: str | None = None) -> list[str]:
     """A cascade search's fused and unfused totals, found / bound and effort; ``objective``:
     what it minimized (a fused plan may be slower than unfused under energy)."""
     known = any(g.report.energy_known for g in found.groups)   # same machine fused or not
-    lines = [f"fused       latency {found.latency_s:.4g} s, energy "
-             f"{_energy(found.energy_pj * 1e-12, known, pj=True)}, "
-             f"off-chip {found.offchip_bytes:,.0f} B",
-             f"unfused     latency {found.unfused_latency_s:.4g} s, energy "
-             f"{_energy(found.unfused_energy_pj * 1e-12, known, pj=True)}, "
-             f"off-chip {found.unfused_offchip_bytes:,.0f} B"]
+    lines = [f"fused       latency {_si(found.latency_s, 's')}, energy "
+             f"{_energy(found.energy_pj * 1e-12, known)}, "
+             f"off-chip {_si(found.offchip_bytes, 'B')}",
+             f"unfused     latency {_si(found.unfused_latency_s, 's')}, energy "
+             f"{_energy(found.unfused_energy_pj * 1e-12, known)}, "
+             f"off-chip {_si(found.unfused_offchip_bytes, 'B')}"]
     if found.found_over_bound is not None:
         lines.append(f"off-chip    found / lower bound = {found.found_over_bound:.3f}")
     aim = f", minimizing {objective}" if objective else ""
