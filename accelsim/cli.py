@@ -104,6 +104,9 @@ def _sizes(pairs: tuple[str, ...]) -> dict[str, int]:
               help="Cascades: set a rank size, e.g. --size M=4096 (repeatable).")
 @click.option("--json", "json_path", type=OUTPUT, help="Write the result as JSON.")
 @click.option("--csv", "csv_path", type=OUTPUT, help="Write a CSV (per Einsum or per level).")
+@click.option("--ends/--no-ends", default=None,
+              help="Workloads: also evaluate the embeddings and the final norm + LM head "
+                   "(default: when the workload has a vocabulary).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
 def evaluate(hardware, target, **options) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
@@ -126,14 +129,17 @@ def evaluate(hardware, target, **options) -> None:
     given = _request_options(options)
     json_path, csv_path, quiet = options["json_path"], options["csv_path"], options["quiet"]
     if is_workload(target):
-        result = _evaluate_workload(hardware, target, Request.for_workload(target, **given),
-                                    options["strategy"], options["budget"], quiet)
+        ends, left_out = _ends(target, options["ends"])
+        request = Request.for_workload(target, **given, embeddings=ends, lm_head=ends)
+        result = _evaluate_workload(hardware, target, request, options["strategy"],
+                                    options["budget"], quiet)
         if json_path:
             out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
                                        "workload": result.to_dict()})
         if csv_path:
             out.write_workload_csv(csv_path, result)
         tables, lines = [out.workload_table(result)], out.workload_lines(result)
+        lines += [f"leaves out  {left_out}"] if left_out else []
         lines += _sram_lines(hardware, target, given)
     else:
         if not options["mapping_path"]:
@@ -201,6 +207,23 @@ def _evaluate_workload(hardware, target, request, strategy, budget, quiet):
 
 REQUEST_OPTIONS = ("phase", "batch", "seq_len", "kv_len", "dtype", "attention", "fuse")
 """Command-line options that are fields of an accelsim.lower.Request."""
+
+
+def _ends(target, wanted: bool | None) -> tuple[bool, str]:
+    """Whether to lower a workload's embeddings and LM head (``wanted`` None: when it has a
+    vocabulary), and what the evaluation then leaves out, said in words."""
+    from accelsim.lower import load_workload
+
+    vocab = load_workload(target).model.vocab
+    if wanted and not vocab:
+        raise click.BadParameter(f"{target} has no vocabulary: no embeddings or LM head to "
+                                 "evaluate", param_hint="--ends")
+    ends = bool(vocab) if wanted is None else wanted
+    if ends:
+        return True, ""
+    if vocab:
+        return False, "the embeddings and the final norm + LM head (--ends includes them)"
+    return False, "the model's head (the workload gives no vocabulary)"
 
 
 def _request_options(options: dict) -> dict:

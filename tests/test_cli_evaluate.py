@@ -69,9 +69,12 @@ def test_workload_prefill_totals_add_up(run_cli, tmp_path):
                              "--json", str(tmp_path / "w.json"), "--csv", str(tmp_path / "w.csv"))
     assert code == 0, err
     result = json.loads((tmp_path / "w.json").read_text())["workload"]
-    # 12 identical layers of BERT-base (workloads/bert-base.yaml), counted once each
+    # 12 identical layers of BERT-base (workloads/bert-base.yaml), counted once each, and
+    # its embeddings ('pre') and head ('post', it has a vocabulary) once
     assert result["layers"] == 12
-    assert {e["count"] for e in result["einsums"]} == {12}
+    assert {e["count"] for e in result["einsums"] if e["part"] == "layer"} == {12}
+    assert {(e["part"], e["count"]) for e in result["einsums"]
+            if e["part"] != "layer"} == {("pre", 1), ("post", 1)}
     model = sum(e["report"]["latency_s"] * e["count"] for e in result["einsums"])
     assert result["model_latency_s"] == pytest.approx(model)
     assert result["tokens"] == 2 * 128

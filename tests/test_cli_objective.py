@@ -59,3 +59,19 @@ def test_search_and_evaluate_print_figures_in_the_same_units(run_cli):
     fused = next(line for line in out.splitlines() if line.startswith("fused "))
     assert re.fullmatch(r"fused +latency [\d.]+ [munp]?s, energy [\d.]+ [munpkMG]?J, "
                         r"off-chip [\d.]+ [kMG]?B", fused.strip()), fused
+
+
+def test_a_decode_token_includes_the_lm_head_unless_left_out(run_cli):
+    """GPT-2 has a vocabulary (50,257 tokens): by default a decode step runs the embedding
+    lookup ('pre') and the final norm + LM head ('post') besides its 12 layers; --no-ends
+    leaves them out and says so; a ViT has no vocabulary, so --ends is refused."""
+    gpt2 = str(ROOT / "workloads" / "gpt2.yaml")
+    args = ["evaluate", HW, gpt2, "--phase", "decode", "--kv", "32", "--budget", "20"]
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    parts = {line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")}
+    assert {"pre", "layer", "post"} <= parts
+    code, out, err = run_cli(*args, "--no-ends")
+    assert code == 0 and "leaves out  the embeddings and the final norm + LM head" in out
+    code, out, err = run_cli("evaluate", HW, str(ROOT / "workloads" / "vit-b-16.yaml"), "--ends")
+    assert code == 2 and "has no vocabulary" in err
