@@ -526,7 +526,7 @@ def plot_bound(hardware, target, einsum_name, sizes, roles, output) -> None:
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="An existing Dask scheduler, e.g. tcp://host:8786; default: local processes.")
 @click.option("--output", "-o", default=None, type=OUTPUT,
-              help=".csv or .parquet; default: the sweep's 'output', beside the sweep file.")
+              help=".csv or .parquet; default: the sweep's 'output', in the working directory.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local worker processes (default 2).")
 @click.option("--budget", type=click.IntRange(min=1), default=None,

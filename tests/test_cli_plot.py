@@ -56,3 +56,25 @@ def test_unsupported_output_is_a_clear_error(run_cli, tmp_path, name):
     code, out, err = run_cli("plot", "energy", WS, GEMM, "-m", MAPPING, "-o", str(tmp_path / name))
     assert code == 2
     assert "plots are written as .png or .svg" in err
+
+
+def test_pareto_plot_has_units_a_title_and_labelled_points(run_cli, tmp_path, monkeypatch):
+    """Points (1 s, 5 J), (2, 3), (3, 4), (4, 1): the front is the first, second and fourth
+    (the third is beaten by the second on both); each front point names its parameters."""
+    import matplotlib
+
+    monkeypatch.setitem(matplotlib.rcParams, "svg.fonttype", "none")   # text stays text
+    rows = tmp_path / "sweep.csv"
+    with rows.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "levels[1].capacity", "model_latency_s", "energy_j", "status"])
+        for i, (lat, energy) in enumerate([(1, 5), (2, 3), (3, 4), (4, 1)]):
+            writer.writerow([i, f"{16 * (i + 1)} KiB", lat, energy, "ok"])
+    out = tmp_path / "pareto.svg"
+    code, _, err = run_cli("plot", "pareto", str(rows), "-o", str(out))
+    assert code == 0, err
+    svg = out.read_text()
+    assert "latency per model run (s)" in svg and "energy (J)" in svg
+    assert "sweep.csv: 4 design points, 3 on the Pareto front" in svg
+    labels = {f"levels[1].capacity={c} KiB" for c in (16, 32, 64)}
+    assert all(label in svg for label in labels) and "capacity=48 KiB" not in svg

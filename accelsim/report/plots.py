@@ -90,27 +90,45 @@ def energy_breakdown(report, path: str | os.PathLike) -> str:
     return _save(plt, fig, path)
 
 
+COLUMN_LABELS = {"model_latency_s": "latency per model run (s)", "energy_j": "energy (J)",
+                 "energy_per_token_j": "energy per token (J)", "tokens_per_s": "tokens/s",
+                 "offchip_bytes": "off-chip traffic (B)"}
+"""A sweep's result columns, as axis labels with their units."""
+
+RESULT_COLUMNS = {"id", "workload", "phase", "status", "fits", *COLUMN_LABELS}
+"""The columns a sweep writes besides its parameters."""
+
+
 def pareto_front(rows_csv: str | os.PathLike, path: str | os.PathLike,
                  x: str = "model_latency_s", y: str = "energy_j") -> str:
-    """A sweep's points (from its CSV) and their Pareto front of ``x`` against ``y``."""
+    """A sweep's points (from its CSV) and their Pareto front of ``x`` against ``y`` (both
+    minimized), each point of the front labelled with its parameter values."""
     with open(rows_csv, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r.get("status", "ok") == "ok"]
     missing = {x, y} - set(rows[0] if rows else {x, y})
     if missing or not rows:
         raise SpecError(f"{os.fspath(rows_csv)}: needs rows with columns {x} and {y}")
-    points = sorted((float(r[x]), float(r[y])) for r in rows)
+    rows.sort(key=lambda r: (float(r[x]), float(r[y])))
     front, best = [], float("inf")
-    for px, py in points:
-        if py < best:
-            front.append((px, py))
-            best = py
+    for r in rows:
+        if float(r[y]) < best:
+            front.append(r)
+            best = float(r[y])
     plt, fig, ax = _figure(path)
-    ax.scatter(*zip(*points), s=12, alpha=0.5, label="design points")
-    ax.plot(*zip(*front), color="C3", marker="o", ms=4, label="Pareto front")
+    ax.scatter([float(r[x]) for r in rows], [float(r[y]) for r in rows], s=12, alpha=0.5,
+               label="design points")
+    ax.plot([float(r[x]) for r in front], [float(r[y]) for r in front], color="C3", marker="o",
+            ms=4, label="Pareto front")
+    for r in front:
+        params = [f"{k}={v}" for k, v in r.items() if k not in RESULT_COLUMNS]
+        ax.annotate(", ".join(params), (float(r[x]), float(r[y])), fontsize=6,
+                    xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(COLUMN_LABELS.get(x, x))
+    ax.set_ylabel(COLUMN_LABELS.get(y, y))
+    ax.set_title(f"{os.path.basename(os.fspath(rows_csv))}: {len(rows)} design points, "
+                 f"{len(front)} on the Pareto front", fontsize=9)
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
 

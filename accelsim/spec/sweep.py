@@ -40,7 +40,8 @@ class SweepSpec(SpecModel):
     seed: NonNegCount = 0
     """Random seed (mode: random)."""
     output: Name = "sweep_results.csv"
-    """Results file (.csv or .parquet), written as points finish."""
+    """Results file (.csv or .parquet), written as points finish; a relative name is in the
+    working directory."""
 
     @model_validator(mode="after")
     def _samples(self) -> "SweepSpec":

@@ -62,8 +62,10 @@ class Sweep:
 
     @property
     def output(self) -> str:
-        """The output file named by the spec, relative to the sweep file."""
-        return os.path.join(os.path.dirname(self.file), self.spec.output)
+        """The output file named by the spec, relative to the working directory (not to the
+        sweep file: results do not land among the shipped specs, and `plot pareto NAME`
+        finds them where the command ran)."""
+        return os.path.abspath(self.spec.output)
 
 
 def load_sweep(path: str | os.PathLike) -> Sweep:

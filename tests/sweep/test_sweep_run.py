@@ -32,6 +32,12 @@ WORKLOAD = ROOT / "workloads" / "fusemax-bert.yaml"
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """A sweep's relative output lands in the working directory: run each test in its own."""
+    monkeypatch.chdir(tmp_path)
+
+
 def write_sweep(folder: Path, output: str = "out.csv", caps=("32 KiB", "64 KiB"),
                 bandwidths=("64 bit/cycle", "128 bit/cycle"), extra: str = "") -> Path:
     path = folder / "sweep.yaml"
