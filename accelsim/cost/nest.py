@@ -147,6 +147,14 @@ class ActionEnergy:
         return self.read + self.fill + self.update
 
 
+MULTICAST = True
+"""Whether a level's network delivers one read to several children, unless a level says
+otherwise: the one default of the Python model and of hardware YAML (``multicast``)."""
+SPATIAL_REDUCTION = True
+"""Whether a level's network adds partial sums of several children, unless a level says
+otherwise (``spatial_reduction``), in Python and YAML alike."""
+
+
 @dataclass(frozen=True)
 class Level:
     """One storage level of the hierarchy, with the network below it."""
@@ -168,9 +176,9 @@ class Level:
     """Bits in one word; 0 means a word holds exactly one element of any tensor (the Timeloop
     tutorials' convention).  Otherwise an action on ``n`` elements of ``b`` bits costs
     ``ceil(n * b / (block_size * word_bits))`` accesses."""
-    multicast: bool = False
+    multicast: bool = MULTICAST
     """The network below this level delivers one read to several children at once."""
-    spatial_reduction: bool = False
+    spatial_reduction: bool = SPATIAL_REDUCTION
     """The network below this level adds partial sums of several children into one update."""
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from accelsim.cost.nest import MULTICAST, SPATIAL_REDUCTION
 from accelsim.spec.fields import (AccessEnergy, Bandwidth, Capacity, Count, Energy, Frequency,
                                   Name, Power, SpecModel, Time)
 
@@ -48,9 +49,9 @@ class LevelSpec(SpecModel):
     """Tensors (by name or role: input, weight, output, intermediate) this level may hold; omit for all."""
     bypass: list[Name] = []
     """Tensors (by name or role) that must not be held here."""
-    multicast: bool = True
+    multicast: bool = MULTICAST
     """Whether the network below this level delivers one read to several children."""
-    spatial_reduction: bool = True
+    spatial_reduction: bool = SPATIAL_REDUCTION
     """Whether the network below this level sums partial results of several children."""
     double_buffer: bool = True
     """Whether transfers into this level can overlap compute (needs room for two tiles)."""

@@ -258,3 +258,18 @@ def test_sliding_window_rule():
     assert totals(c, "Buf", "Weights") == ro(reads=24, fills=6)
     assert totals(c, "Buf", "Outputs") == rw(updates=24, first_touches=8, fills=0)
     assert c["Buf", "Inputs"].capacity == 4
+
+
+def test_python_and_yaml_levels_share_one_network_default():
+    """A Level built in Python without saying multicast counts like a hardware YAML level
+    without it: both multicast (4 Buf reads of A above, not 16) and reduce spatially."""
+    from accelsim.spec.hardware import LevelSpec
+
+    plain = Level("Buf", ALL)
+    yaml_level = LevelSpec.model_validate({"name": "Buf"})
+    assert (plain.multicast, plain.spatial_reduction) == (yaml_level.multicast,
+                                                         yaml_level.spatial_reduction)
+    defaults = fanout_gemm(True)
+    levels = (Level("Buf", ALL, block_size=2), *defaults.levels[1:])
+    nest = LoopNest(defaults.problem, levels, defaults.compute, defaults.loops)
+    assert totals(count(nest), "Buf", "A") == ro(reads=4, fills=0)
