@@ -20,8 +20,8 @@ from accelsim.mapping.group import WORKING, build_group_nests
 from accelsim.model import terms_kernels as tk
 from accelsim.model.finish import Kernel, finish
 from accelsim.model.report import LevelUse, Report, TensorTraffic
-from accelsim.model.terms import (IR_TO_UNIT, ComputePlan, compute_plan, op_cycles, operand_dtype,
-                                  unit_rate, used_ops)
+from accelsim.model.terms import (IR_TO_UNIT, ComputePlan, compute_plan, emulation_notes,
+                                  op_cycles, operand_dtype, unit_rate, used_ops)
 from accelsim.spec.mapping import MappingSpec
 
 
@@ -132,6 +132,8 @@ def _report(items, arch: Architecture, names: tuple[str, str], file: str | None,
             moved.setdefault(unit.name, []).append(m.bound.einsum.name)
     notes = tuple(f"{', '.join(names_)} run on {unit} beside the group's other units"
                   for unit, names_ in moved.items())
+    notes += tuple(dict.fromkeys(n for m in members
+                                 for n in emulation_notes(m.plan, operand_dtype(m.bound))))
     kernel = Kernel(names[1], names[0], traffic, levels, ops, unit_cycles,
                     (used_ops(arch, main, work), peak), work)
     return finish(arch, kernel, elem_bytes, notes)

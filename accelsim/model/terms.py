@@ -39,22 +39,36 @@ def unit_for(arch: Architecture, ir_class: str, dtype: str | None = None) -> Com
     return next((u for u in able if dtype in u.ops_per_cycle), able[0])
 
 
-def unit_rate(unit: ComputeUnit, dtype: str) -> float:
-    """Operations per cycle per instance of ``unit`` on ``dtype``.  A unit that lists no
-    rate for it computes in the narrowest wider type of the same kind (float or integer) it
-    lists: bf16 on a core with only an fp32 FPU runs at the fp32 rate.  Failing that, in
-    the widest narrower type of that kind, and failing that at its first listed rate."""
+def rate_type(unit: ComputeUnit, dtype: str) -> str:
+    """The element type whose rate ``unit`` runs ``dtype`` at: ``dtype`` itself when the
+    unit lists it, else the narrowest wider type of the same kind (float or integer) it
+    lists (bf16 on a core with only an fp32 FPU computes in fp32), failing that the widest
+    narrower type of that kind, and failing that its first listed type."""
     rates = unit.ops_per_cycle
     if dtype in rates:
-        return rates[dtype]
+        return dtype
     size = BYTES_PER_ELEMENT.get(dtype, 4)
     same = [d for d in rates if d.startswith("int") == dtype.startswith("int")]
     wider = [d for d in same if BYTES_PER_ELEMENT.get(d, 4) >= size]
     if wider:
-        return rates[min(wider, key=lambda d: BYTES_PER_ELEMENT.get(d, 4))]
+        return min(wider, key=lambda d: BYTES_PER_ELEMENT.get(d, 4))
     if same:
-        return rates[max(same, key=lambda d: BYTES_PER_ELEMENT.get(d, 4))]
-    return next(iter(rates.values()))
+        return max(same, key=lambda d: BYTES_PER_ELEMENT.get(d, 4))
+    return next(iter(rates))
+
+
+def unit_rate(unit: ComputeUnit, dtype: str) -> float:
+    """Operations per cycle per instance of ``unit`` on ``dtype`` (:func:`rate_type`)."""
+    return unit.ops_per_cycle[rate_type(unit, dtype)]
+
+
+def emulation_notes(plan: "ComputePlan", dtype: str) -> tuple[str, ...]:
+    """Report notes for the units of ``plan`` that list no rate for ``dtype`` and run it at
+    another type's rate."""
+    found = {(c.unit.name, rate_type(c.unit, dtype)) for c in plan.classes
+             if dtype not in c.unit.ops_per_cycle}
+    return tuple(f"{unit}: no {dtype} rate listed; runs {dtype} at its {used} rate"
+                 for unit, used in sorted(found))
 
 
 def op_cycles(unit: ComputeUnit, ir_class: str) -> float:

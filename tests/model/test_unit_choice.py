@@ -48,3 +48,21 @@ def test_int4_runs_at_the_narrowest_wider_integer_rate():
     unit = ComputeUnit(name="u", ops=frozenset({"mac"}), instances=(1, 1),
                        ops_per_cycle={"int16": 4, "int8": 8}, op_cycles={}, energy_pj={})
     assert unit_rate(unit, "int4") == 8
+
+
+def test_a_type_run_at_another_types_rate_is_reported():
+    """bf16 on the STM32F746's core (no bf16 arithmetic) runs at the fp32 rate, and its
+    report says so; bf16 on the A100's tensor cores is listed, and nothing is said."""
+    from accelsim.ir import Einsum
+    from accelsim.mapping import BoundEinsum
+    from accelsim.search import search
+
+    def gemm(dtype):
+        return BoundEinsum(Einsum.parse("Z[m,n] = A[m,k] * B[k,n]"), {"M": 8, "N": 8, "K": 8},
+                           {"A": dtype, "B": dtype, "Z": dtype},
+                           {"A": "input", "B": "weight", "Z": "output"})
+
+    mcu = search(gemm("bf16"), arch("stm32f746"), budget=50, progress=False).report
+    assert "core: no bf16 rate listed; runs bf16 at its fp32 rate" in mcu.notes
+    gpu = search(gemm("bf16"), arch("a100-sxm4-40gb"), budget=50, progress=False).report
+    assert not any("rate listed" in n for n in gpu.notes)
