@@ -586,8 +586,7 @@ def calibrate(device, out_path, threads, quick) -> None:
               help="With --measured: mappings evaluated per search.")
 @click.option("--json", "json_path", type=OUTPUT, help="Write the rows and MAPE as JSON.")
 @click.option("--plot", "plot_path", type=OUTPUT, help="Predicted-vs-measured scatter (PNG).")
-def validate(hardware, device, quick, published, measured, gpu, per_group, budget, json_path,
-             plot_path) -> None:
+def validate(hardware, **options) -> None:
     """Time real PyTorch operators (CPU) or the Triton reference kernels (GPU) and compare
     them with accelsim's predictions on HARDWARE: predicted, measured, error and
     bottleneck per case, and the mean absolute percentage error.  With --published, compare
@@ -599,9 +598,11 @@ def validate(hardware, device, quick, published, measured, gpu, per_group, budge
     """
     from accelsim.errors import ValidationRunError
 
-    if measured is not None:
-        _validate_measured(measured, gpu, per_group, budget, json_path, plot_path)
+    json_path, plot_path = options["json_path"], options["plot_path"]
+    if options["measured"] is not None:
+        _validate_measured(options)
         return
+    device, published = options["device"], options["published"]
     skipped: list[tuple[str, str]] = []
     if published is not None:
         from accelsim.validate.published import compare
@@ -620,7 +621,7 @@ def validate(hardware, device, quick, published, measured, gpu, per_group, budge
         except ImportError as exc:
             raise ValidationRunError(f"validation needs torch and triton ({exc.name} is missing):"
                                      " pip install torch==2.13.0 -e '.[validate]'") from None
-        rows, error = run(hardware, quick=quick)
+        rows, error = run(hardware, quick=options["quick"])
         source, title, meta = device, f"accelsim on {device}", {}
     from accelsim.validate.output import print_table, scatter, write_json
 
@@ -635,7 +636,7 @@ def validate(hardware, device, quick, published, measured, gpu, per_group, budge
         scatter(rows, plot_path, title=title)
 
 
-def _validate_measured(path, gpu, per_group, budget, json_path, plot_path) -> None:
+def _validate_measured(options: dict) -> None:
     """``accelsim validate --measured``: the accuracy table per operator family and GPU."""
     from dataclasses import asdict
 
@@ -644,9 +645,10 @@ def _validate_measured(path, gpu, per_group, budget, json_path, plot_path) -> No
     from accelsim.validate.measured import compare, format_summary, summarize
     from accelsim.validate.output import scatter, write_json
 
+    path, json_path, plot_path = options["measured"], options["json_path"], options["plot_path"]
     with Progress(transient=True) as bar:
         task = bar.add_task("predicting measured rows", total=None)
-        rows = compare(path, gpu, per_group, budget,
+        rows = compare(path, options["gpu"], options["per_group"], options["budget"],
                        progress=lambda done, total: bar.update(task, completed=done, total=total))
     cells = summarize(rows)
     click.echo(format_summary(cells))
