@@ -1,6 +1,6 @@
 """The mapper on the shared benchmark case, side by side with ZigZag's published best.
 
-Case (/work/shared/reference/README.md, zigzag_shared_case/): G1 GEMM 512x512x512 and G2
+Case (shared/reference/README.md beside the project, zigzag_shared_case/): G1 GEMM 512x512x512 and G2
 512x768x768 (K = 768 reduced), int8 inputs and weights, int32 partial sums, on
 hw_configs/shared-ws-32x32.yaml.  For each: accelsim.search (simulated annealing, energy
 objective, 20,000 evaluations) in ZigZag's space (the spatial mapping of mapping_ws.yaml
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +40,8 @@ from accelsim.search import onchip_capacity, search, ski_slope  # noqa: E402
 from accelsim.spec import load_spec  # noqa: E402
 
 HW = ROOT / "hw_configs" / "shared-ws-32x32.yaml"
-CASE = Path(os.environ.get("ZIGZAG_CASE", "/work/shared/reference/zigzag_shared_case"))
+CASE = Path(os.environ.get("ZIGZAG_CASE",
+                           ROOT.parent / "shared" / "reference" / "zigzag_shared_case"))
 ZIGZAG = {  # reference README, ZigZag 3.9.1 LOMA best (lpf 9 for G1, lpf 8 for G2)
     "G1": {"mnk": (512, 512, 512), "elements": 1_572_864, "energy": 1.944270e8, "cycles": 167_394,
            "workload": "gemm_512x512x512.yaml"},
@@ -133,7 +135,7 @@ def run_zigzag(ref: dict) -> None:
     start = time.perf_counter()
     energy, latency, _ = api.get_hardware_performance_zigzag(
         workload=str(CASE / ref["workload"]), accelerator=str(CASE / "shared_ws_32x32.yaml"),
-        mapping=str(CASE / "mapping_ws.yaml"), opt="energy", dump_folder="/tmp/zigzag-out",
+        mapping=str(CASE / "mapping_ws.yaml"), opt="energy", dump_folder=tempfile.mkdtemp(prefix="zigzag-"),
         lpf_limit=6, loma_show_progress_bar=False)
     print(f"  ZigZag (lpf 6, run here): energy {energy:.4e} pJ, latency {latency:,.0f} cycles, "
           f"{time.perf_counter() - start:.1f} s")
