@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from accelsim.search.moves_kernels import mutate_batch, sample_batch
+from accelsim.search.moves_kernels import mutate_batch, refit_remainders, sample_batch
 from accelsim.search.space import Candidates, MapSpace
 
 KEEP_PROBABILITY = 0.75
@@ -89,17 +89,6 @@ def mutate(space: MapSpace, cands: Candidates, rng: np.random.Generator,
     for _ in range(moves):
         u = rng.random((len(out), 8))
         mutate_batch(u, space.allowed, space.slot_axis, orders, optional, out)
-    if space.imperfect:
-        _refit_remainders(space, out.factors)
+    if space.imperfect:     # after a move, as after sampling
+        refit_remainders(out.factors, space.remainder, space.sizes)
     return out
-
-
-def _refit_remainders(space: MapSpace, factors: np.ndarray) -> None:
-    """Imperfect spaces: after a move, each rank's remainder slot takes again the fewest
-    iterations that cover the rank (ceil(size / the other factors)), as a sample's does, so
-    that no outer loop runs iterations that cover nothing."""
-    for r, slot in enumerate(space.remainder.tolist()):
-        if slot < 0:
-            continue
-        others = np.prod(factors[:, :, r], axis=1) // factors[:, slot, r]
-        factors[:, slot, r] = np.maximum(-(-space.sizes[r] // others), 1)

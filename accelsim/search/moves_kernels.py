@@ -94,10 +94,19 @@ def sample_batch(u, slots, allowed, remainder, draws, fit, out):
                 rem[r] //= divs[i]
                 slot_prod[s] *= divs[i]
                 ext[: slot_level[s] + 1, r] *= divs[i]
-        for r in range(nr):
+    refit_remainders(factors, remainder, fit.sizes)
+
+
+@njit(cache=True)
+def refit_remainders(factors, remainder, sizes):
+    """Each rank's remainder slot (``remainder[r]``, -1: none) takes the fewest iterations
+    that cover the rank, ceil(size / the other factors), so that no outer loop runs
+    iterations that cover nothing; ``factors`` (B, slots, ranks), in place."""
+    for b in range(factors.shape[0]):
+        for r in range(factors.shape[2]):
             if remainder[r] >= 0:
                 others = np.prod(factors[b, :, r]) // factors[b, remainder[r], r]
-                factors[b, remainder[r], r] = max((fit.sizes[r] + others - 1) // others, 1)
+                factors[b, remainder[r], r] = max((sizes[r] + others - 1) // others, 1)
 
 
 @njit(cache=True)
