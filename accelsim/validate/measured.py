@@ -157,9 +157,8 @@ def target(m: Measurement):
     if m.family in EINSUMS:
         text, ranks = EINSUMS[m.family]
         einsum = Einsum.parse(text)
-        names = {t for t in ("A", "W", "Z") if t in einsum.inputs or t == einsum.output}
         return BoundEinsum(einsum, {r: sizes[c] for r, c in ranks.items()},
-                           {t: "fp32" for t in names},
+                           {t: "fp32" for t in (*einsum.inputs, einsum.name)},
                            {"A": "input", "W": "weight", "Z": "output"})
     name, ranks = CASCADES[m.family]
     cascade = load_cascade(ROOT / "einsum_cascades" / f"{name}.yaml")
