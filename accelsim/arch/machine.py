@@ -91,6 +91,8 @@ class Architecture:
     run_power_w: float | None = None
     """The whole chip's power while running (HardwareSpec.run_power); when set, it is also
     ``leakage_pj_per_cycle`` (power / clock) and the only energy counted."""
+    threads_per_sm: int | None = None
+    """GPUs: the most threads resident on one SM (HardwareSpec.threads_per_sm)."""
 
     @property
     def launch_pj(self) -> float:
@@ -111,7 +113,8 @@ class Architecture:
         leakage = spec.leakage_per_cycle.value if run_w is None else run_w / clock
         return cls(name=spec.name, family=spec.family, clock_hz=clock, levels=levels,
                    compute=compute, leakage_pj_per_cycle=leakage * 1e12,
-                   launch_overhead_s=spec.launch_overhead.value, file=file, run_power_w=run_w)
+                   launch_overhead_s=spec.launch_overhead.value, file=file, run_power_w=run_w,
+                   threads_per_sm=spec.threads_per_sm)
 
     def level_index(self, name: str) -> int:
         """Index of the level called ``name``; an error lists the valid names."""

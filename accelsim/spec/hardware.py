@@ -132,6 +132,9 @@ class HardwareSpec(SpecModel):
     energy, and ``leakage_per_cycle`` stays 0."""
     launch_overhead: Time = Field(default="0 s")
     """Fixed time per kernel launch (GPUs)."""
+    threads_per_sm: Optional[Count] = Field(default=None, le=1 << 16)
+    """GPUs: the most threads resident on one SM at once (the CUDA programming guide's table
+    per compute capability); bounds the loads in flight of a launched kernel."""
 
     @model_validator(mode="after")
     def _whole_chip_power(self) -> "HardwareSpec":
