@@ -183,10 +183,12 @@ def calibrate(device, out_path, threads, quick) -> None:
               help="Compare with runtimes published in papers instead of timing this machine: "
                    "every file in tests/data/published, or FILE; HARDWARE, if given, replaces "
                    "the preset each file names.")
-@click.option("--measured", "measured", type=click.Path(), default=None, metavar="FILE",
+@click.option("--measured", "measured", type=click.Path(), multiple=True, metavar="FILE",
               help="Compare with measured GPU operator latencies in FILE (NeuSight's CSV "
-                   "format, gzipped or not): per operator family and GPU, accelsim's and a "
-                   "roofline's MAPE and median signed error.")
+                   "format, gzipped or not; repeat for several files): per operator family "
+                   "and GPU, the MAPE and median signed error of accelsim's library-kernel "
+                   "mode (the launched kernel), its best-kernel mode (the mapper) and a "
+                   "roofline. Fitted figures come from the files' other GPUs only.")
 @click.option("--gpu", default=None, help="With --measured: only this device (name or preset).")
 @click.option("--per-group", type=click.IntRange(min=1), default=20, show_default=True,
               help="With --measured: rows sampled per (operator family, GPU), seed 0.")
@@ -207,7 +209,7 @@ def validate(hardware, **options) -> None:
     from accelsim.errors import ValidationRunError
 
     json_path, plot_path = options["json_path"], options["plot_path"]
-    if options["measured"] is not None:
+    if options["measured"]:
         _validate_measured(options)
         return
     device, published = options["device"], options["published"]
@@ -253,16 +255,23 @@ def _validate_measured(options: dict) -> None:
     from accelsim.validate.measured import compare, format_summary, summarize
     from accelsim.validate.output import scatter, write_json
 
-    path, json_path, plot_path = options["measured"], options["json_path"], options["plot_path"]
+    paths, json_path, plot_path = options["measured"], options["json_path"], options["plot_path"]
     with Progress(transient=True) as bar:
         task = bar.add_task("predicting measured rows", total=None)
-        rows = compare(path, options["gpu"], options["per_group"], options["budget"],
+        rows = compare(paths, options["gpu"], options["per_group"], options["budget"],
                        progress=lambda done, total: bar.update(task, completed=done, total=total))
     cells = summarize(rows)
     click.echo(format_summary(cells))
-    click.echo(f"{len(rows)} rows of {path}; MAPE and median signed error in percent, "
-               "(predicted - measured) / measured; roofline: max(FLOPs / fp32 peak, "
-               "compulsory bytes / DRAM bandwidth)")
+    click.echo(f"{len(rows)} rows of {', '.join(paths)}; MAPE and median signed error in "
+               "percent, (predicted - measured) / measured; lib: the launched kernel "
+               "(closed-form launch model); best: the mapper's best mapping; both plus the "
+               "per-call host time fitted on the other GPUs; roofline: max(FLOPs / fp32 "
+               "peak, compulsory bytes / DRAM bandwidth)")
+    for gpu, cal in sorted({r.extra["gpu"]: r.extra["calibration"] for r in rows}.items()):
+        click.echo(f"{gpu}: fitted on the other GPUs: DRAM efficiency "
+                   f"{cal['dram_efficiency']:.2f}, memory latency "
+                   f"{cal['memory_latency_s'] * 1e9:.0f} ns, FMA efficiency "
+                   f"{cal['fma_efficiency']:.2f}")
     if json_path:
         write_json(rows, json_path, device="measured", hardware="per row",
                    summary=[asdict(c) for c in cells])

@@ -4,23 +4,26 @@ The input is the CSV format of NeuSight's collected datasets (Lee, Phanishayee, 
 ASPLOS 2025; gzipped or not): one row per operator call with ``OPName`` (bmm, linear, ln,
 softmax, gelu, add), ``Latency`` (milliseconds per call, CUDA events around one eager call),
 ``Device`` (the GPU's name) and the shape columns of the operator (``B, M, N, K`` for the
-GEMMs, ``B, H`` for the others); the library kernel's name, grid and block come with it.
+GEMMs, whose output is ``B x M x K``; ``B, H`` for the others); the launched kernel's name,
+grid and block come with it.
 
-Each row's device maps to a shipped preset (:data:`DEVICE_PRESETS`), its operator to an
-Einsum or a cascade in fp32 (the dataset is fp32), and it is predicted three ways:
+Each row's device maps to a shipped preset (:data:`DEVICE_PRESETS`) and it is predicted
+three ways:
 
-* **accelsim**: the mapper's best mapping under the latency objective (a fused cascade for
-  layernorm and softmax), its time on the GPU, plus the eager per-call host time (PyTorch's
-  dispatch and the launch) fitted per operator family on the file's *other* GPUs
-  (:func:`fit_dispatch`), so that no GPU is judged with a figure fitted on itself;
+* **library kernel** (``predicted``): the kernel the row launched, timed by the closed-form
+  launch model (:mod:`accelsim.validate.library`), plus the eager per-call host time
+  (PyTorch's dispatch and the launch) per operator family; the host time and the launch
+  model's three figures are fitted on the *other* GPUs of the files (:func:`fit_for`), so
+  that no GPU is judged with a figure fitted on itself;
+* **best kernel** (``extra["best_s"]``): the mapper's best mapping of the operator's Einsum
+  (a fused cascade for layernorm and softmax) under the latency objective, plus the same
+  host time;
 * **roofline**: max(operations / the chip's fp32 peak, compulsory bytes / DRAM bandwidth),
-  no overhead at all: the baseline the issue tracker names;
-* **roofline + host**: the roofline plus the same per-call host time as accelsim's: what
-  accelsim's model of the GPU adds over a roofline, once both pay the same overhead.
+  no overhead at all (and, in the summary, the roofline plus the same host time).
 
 :func:`summarize` gives, per operator family and GPU: rows, MAPE and the median signed
-error.  Rows are sampled per (family, GPU) with a fixed seed: the full files hold about
-150,000 rows, and each distinct shape costs a mapping search.
+error of each.  Rows are sampled per (family, GPU) with a fixed seed: the full files hold
+about 150,000 rows, and each distinct shape costs a mapping search.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
 from accelsim.errors import SpecError
+from accelsim.validate.library import Launch, work
 from accelsim.validate.output import Row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,12 +62,14 @@ SHAPES = {"bmm": ("B", "M", "N", "K"), "linear": ("B", "M", "N", "K"), "ln": ("B
 """Operator family (``OPName``) -> its shape columns."""
 
 EINSUMS = {
-    "bmm": ("Z[b,m,n] = A[b,m,k] * W[b,k,n]", {"B": "B", "M": "M", "N": "N", "K": "K"}),
-    "linear": ("Z[m,n] = A[m,k] * W[n,k]", {"M": "M", "N": "N", "K": "K"}),
+    "bmm": ("Z[b,m,n] = A[b,m,k] * W[b,k,n]", {"B": "B", "M": "M", "N": "K", "K": "N"}),
+    "linear": ("Z[m,n] = A[m,k] * W[n,k]", {"M": "M", "N": "K", "K": "N"}),
     "gelu": ("Z[b,h] = gelu(A[b,h])", {"B": "B", "H": "H"}),
     "add": ("Z[b,h] = A[b,h] + W[b,h]", {"B": "B", "H": "H"}),
 }
-"""Single-Einsum families: the Einsum, and its rank -> the shape column giving its size."""
+"""Single-Einsum families: the Einsum, and its rank -> the shape column giving its size.
+A GEMM row's output is ``B x M x K`` and its reduction runs over ``N`` (the launched
+kernels' grids show it: :mod:`accelsim.validate.library`)."""
 
 CASCADES = {"ln": ("layernorm", {"T": "B", "D": "H"}), "softmax": ("softmax", {"R": "B", "N": "H"})}
 """Cascade families: the shipped cascade in einsum_cascades/, rank -> shape column."""
@@ -80,6 +86,13 @@ class Measurement:
     shape: tuple[tuple[str, int], ...]
     latency_s: float
     kernel: str = ""
+    grid: tuple[int, int, int] = (0, 0, 0)
+    """The launched kernel's grid (0s where the file does not give it)."""
+    block: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def launch(self) -> Launch:
+        return Launch(self.kernel, self.grid, self.block)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -111,7 +124,21 @@ def _parse(record: dict, path: str, line: int) -> Measurement | None:
                         f"a latency in ms, got {record!r:.200}", file=path) from None
     if not latency > 0 or any(v < 1 for _, v in shape):
         raise SpecError(f"line {line}: latency and sizes must be positive", file=path)
-    return Measurement(family, record["Device"], shape, latency, record.get("Kernel Name", ""))
+    grid, block = (_dims(record, what, path, line) for what in ("Grid", "Block"))
+    return Measurement(family, record["Device"], shape, latency,
+                       record.get("Kernel Name") or "", grid, block)
+
+
+def _dims(record: dict, what: str, path: str, line: int) -> tuple[int, int, int]:
+    """A launch's ``Grid x/y/z`` or ``Block x/y/z`` columns; 0s where the file has none."""
+    texts = [record.get(f"{what} {axis}") or "" for axis in "xyz"]
+    if not all(texts):
+        return (0, 0, 0)
+    try:
+        return tuple(int(float(t)) for t in texts)
+    except ValueError:
+        raise SpecError(f"line {line}: expected whole numbers in {what} x/y/z, got "
+                        f"{texts!r}", file=path) from None
 
 
 def read_measurements(path: str | os.PathLike) -> list[Measurement]:
@@ -172,24 +199,11 @@ def roofline_s(m: Measurement, arch) -> float:
     each output written once, 4 bytes an element."""
     from accelsim.model import unit_for, unit_rate
 
-    ops, elements = _work(m)
+    ops, elements = work(m.family, m.sizes)
     unit = unit_for(arch, "mac", "fp32")
     peak = 2 * unit_rate(unit, "fp32") * unit.count * arch.clock_hz       # FLOP/s
     dram = arch.levels[0].read_bytes_per_cycle * arch.clock_hz             # B/s
     return max(ops / peak, 4 * elements / dram)
-
-
-def _work(m: Measurement) -> tuple[float, float]:
-    """(FLOPs, compulsory elements) of a measurement, from its shape."""
-    s = m.sizes
-    if m.family in ("bmm", "linear"):
-        b = s["B"] if m.family == "bmm" else 1
-        return 2.0 * b * s["M"] * s["N"] * s["K"], b * (s["M"] * s["K"] + s["K"] * s["N"]
-                                                       + s["M"] * s["N"])
-    n = s["B"] * s["H"]
-    per_element = {"add": (1, 3), "gelu": (1, 2), "softmax": (4, 2), "ln": (7, 2)}
-    flops, moved = per_element[m.family]
-    return float(flops * n), float(moved * n + (2 * s["H"] if m.family == "ln" else 0))
 
 
 class Prediction(NamedTuple):
@@ -215,6 +229,11 @@ def predict(m: Measurement, arch, budget: int) -> Prediction:
     return Prediction(device, len(reports), slowest.bottleneck)
 
 
+CACHE_VERSION = "out=BxMxK"
+"""Part of every cache key: predictions made before GEMM rows were read with their output
+``B x M x K`` (reduction over ``N``) are not reused."""
+
+
 class PredictionCache:
     """Predictions by (preset, shape, budget), optionally kept in a JSON-lines file that
     each new prediction is appended to at once: an interrupted run loses nothing, and a
@@ -232,7 +251,7 @@ class PredictionCache:
                         self.known[key] = Prediction(**item)
 
     def get(self, preset: str, m: Measurement, arch) -> Prediction:
-        key = f"{preset}|{m.label}|budget={self.budget}"
+        key = f"{preset}|{m.label}|budget={self.budget}|{CACHE_VERSION}"
         if key not in self.known:
             self.known[key] = predict(m, arch, self.budget)
             if self.path is not None:
@@ -265,45 +284,81 @@ def fit_dispatch(rows: Iterable[Measurement], held_out: str) -> dict[str, float]
     return {family: statistics.median(v) for family, v in floors.items()}
 
 
-def compare(path: str | os.PathLike, gpu: str | None = None, per_group: int | None = 20,
-            budget: int = 300, progress: Callable[[int, int], None] | None = None,
-            cache: PredictionCache | None = None) -> list[Row]:
-    """Predicted-vs-measured rows for a sample of a measurement file; ``gpu``: only rows of
-    that device (its ``Device`` name or preset).
+def _read_all(paths) -> list[Measurement]:
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return [m for path in paths for m in read_measurements(path)]
 
-    ``predicted`` is the eager call: accelsim's time on the GPU plus the per-call host time
-    fitted on the file's other devices (:func:`fit_dispatch`); where the file has no other
-    device for the family, the kernels' launch overheads instead (the preset's
-    back-to-back figure).  ``extra`` holds the GPU, both, and the roofline."""
-    from accelsim.arch import load_architecture
 
-    every = read_measurements(path)
+def _select(every: list[Measurement], gpu: str | None, where: str) -> list[Measurement]:
     rows = every if gpu is None else [m for m in every
                                       if gpu in (m.device, DEVICE_PRESETS.get(m.device))]
     if not rows:
-        raise SpecError(f"no rows for GPU {gpu!r}", file=str(path))
+        raise SpecError(f"no rows for GPU {gpu!r}", file=where)
     unknown = sorted({m.device for m in rows} - set(DEVICE_PRESETS))
     if unknown:
         raise SpecError(f"no preset for device(s) {', '.join(unknown)}; known: "
-                        f"{', '.join(DEVICE_PRESETS)}", file=str(path))
-    chosen = sample(rows, per_group)
+                        f"{', '.join(DEVICE_PRESETS)}", file=where)
+    return rows
+
+
+class Fitted(NamedTuple):
+    """What is fitted for one judged GPU, on the file's other GPUs only."""
+
+    host: dict[str, float]
+    """Per-call host time per family (:func:`fit_dispatch`)."""
+    calibration: object
+    """The launch model's figures (:func:`accelsim.validate.library.fit_calibration`)."""
+
+
+def fit_for(every: list[Measurement], device: str, figures: dict) -> Fitted:
+    """The fitted figures that judge ``device``: all fitted on the other devices' rows."""
+    from accelsim.validate.library import fit_calibration
+
+    host = fit_dispatch(every, device)
+    return Fitted(host, fit_calibration(every, device, figures, host))
+
+
+def compare(paths, gpu: str | None = None, per_group: int | None = 20,
+            budget: int = 300, progress: Callable[[int, int], None] | None = None,
+            cache: PredictionCache | None = None) -> list[Row]:
+    """Predicted-vs-measured rows for a sample of one or more measurement files; ``gpu``:
+    only rows of that device (its ``Device`` name or preset).
+
+    ``predicted`` is the library-kernel mode: the launched kernel's time
+    (:mod:`accelsim.validate.library`) plus the per-call host time, both fitted on the
+    files' other devices.  ``extra`` holds the best-kernel mode (``best_s``: the mapper's
+    best mapping plus the same host time), the roofline, and what was fitted.  Where no
+    other device measured a family, the host time is the kernels' launch overheads."""
+    from accelsim.arch import load_architecture
+    from accelsim.model.gpu_launch import GpuFigures
+    from accelsim.validate.library import library_s
+
+    every = _read_all(paths)
+    chosen = sample(_select(every, gpu, str(paths)), per_group)
+    archs = {p: load_architecture(str(ROOT / "hw_configs" / f"{p}.yaml"))
+             for p in {DEVICE_PRESETS[m.device] for m in every if m.device in DEVICE_PRESETS}}
+    figures = {d: GpuFigures.from_arch(archs[p]) for d, p in DEVICE_PRESETS.items() if p in archs}
+    fitted = {d: fit_for(every, d, figures) for d in sorted({m.device for m in chosen})}
     cache = cache or PredictionCache(budget=budget)
-    dispatch = {d: fit_dispatch(every, d) for d in {m.device for m in chosen}}
-    archs: dict[str, object] = {}
     out = []
     for i, m in enumerate(chosen):
-        preset = DEVICE_PRESETS[m.device]
-        if preset not in archs:
-            archs[preset] = load_architecture(str(ROOT / "hw_configs" / f"{preset}.yaml"))
-        p = cache.get(preset, m, archs[preset])
-        launched = p.device_s + p.kernels * archs[preset].launch_overhead_s
-        host = dispatch[m.device].get(m.family)
+        preset, fit = DEVICE_PRESETS[m.device], fitted[m.device]
+        arch = archs[preset]
+        p = cache.get(preset, m, arch)
+        lib_s, lib_kernels = library_s(m.family, m.sizes, m.launch, figures[m.device],
+                                       fit.calibration)
+        host = fit.host.get(m.family)
         out.append(Row(case=m.label, op=m.family,
-                       predicted=launched if host is None else p.device_s + host,
+                       predicted=lib_s + (lib_kernels * arch.launch_overhead_s
+                                          if host is None else host),
                        measured=m.latency_s, bottleneck=p.bottleneck, source=m.device,
                        notes=m.kernel[:60],
-                       extra={"gpu": preset, "device_s": p.device_s, "launched_s": launched,
-                              "dispatch_s": host, "roofline_s": roofline_s(m, archs[preset])}))
+                       extra={"gpu": preset, "device_s": lib_s, "kernels": lib_kernels,
+                              "dispatch_s": host, "best_device_s": p.device_s,
+                              "best_s": p.device_s + (p.kernels * arch.launch_overhead_s
+                                                      if host is None else host),
+                              "roofline_s": roofline_s(m, arch),
+                              "calibration": fit.calibration._asdict()}))
         if progress:
             progress(i + 1, len(chosen))
     return out
@@ -317,7 +372,11 @@ class FamilyError:
     gpu: str
     rows: int
     mape: float
+    """Library-kernel mode (the launched kernel's time plus the host time)."""
     median_signed: float
+    best_mape: float
+    """Best-kernel mode (the mapper's best mapping plus the same host time)."""
+    best_median_signed: float
     roofline_mape: float
     roofline_median_signed: float
     host_roofline_mape: float
@@ -330,15 +389,14 @@ def _errors(predicted: list[float], measured: list[float]) -> tuple[float, float
 
 
 def _host_roofline(r: Row) -> float:
-    host = r.extra["dispatch_s"]
-    return r.extra["roofline_s"] + (r.extra["launched_s"] - r.extra["device_s"]
-                                    if host is None else host)
+    """The roofline plus the host time the prediction added (launch overheads without one)."""
+    return r.extra["roofline_s"] + r.predicted - r.extra["device_s"]
 
 
 def summarize(rows: list[Row]) -> list[FamilyError]:
     """Per operator family and GPU (and per family over all GPUs, gpu ``all``): MAPE and
-    median signed error of accelsim and of the roofline, and the MAPE of the roofline
-    plus accelsim's per-call host time."""
+    median signed error of both of accelsim's modes and of the roofline, and the MAPE of
+    the roofline plus accelsim's per-call host time."""
     cells: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
         cells.setdefault((r.op, r.extra["gpu"]), []).append(r)
@@ -347,18 +405,21 @@ def summarize(rows: list[Row]) -> list[FamilyError]:
     for (family, gpu), group in sorted(cells.items()):
         measured = [r.measured for r in group]
         ours = _errors([r.predicted for r in group], measured)
+        best = _errors([r.extra["best_s"] for r in group], measured)
         roof = _errors([r.extra["roofline_s"] for r in group], measured)
         host = _errors([_host_roofline(r) for r in group], measured)[0]
-        out.append(FamilyError(family, gpu, len(group), *ours, *roof, host))
+        out.append(FamilyError(family, gpu, len(group), *ours, *best, *roof, host))
     return out
 
 
 def format_summary(cells: list[FamilyError]) -> str:
     """The accuracy table as plain text, one line per (family, GPU)."""
-    lines = [f"{'family':<8} {'gpu':<16} {'rows':>5} {'MAPE':>8} {'median':>8} "
-             f"{'roof MAPE':>10} {'roof med':>9} {'roof+host':>10}"]
+    lines = [f"{'family':<8} {'gpu':<16} {'rows':>5} {'lib MAPE':>9} {'lib med':>8} "
+             f"{'best MAPE':>10} {'best med':>9} {'roof MAPE':>10} {'roof med':>9} "
+             f"{'roof+host':>10}"]
     for c in cells:
-        lines.append(f"{c.family:<8} {c.gpu:<16} {c.rows:>5} {c.mape:>7.1f}% "
-                     f"{c.median_signed:>+7.1f}% {c.roofline_mape:>9.1f}% "
+        lines.append(f"{c.family:<8} {c.gpu:<16} {c.rows:>5} {c.mape:>8.1f}% "
+                     f"{c.median_signed:>+7.1f}% {c.best_mape:>9.1f}% "
+                     f"{c.best_median_signed:>+8.1f}% {c.roofline_mape:>9.1f}% "
                      f"{c.roofline_median_signed:>+8.1f}% {c.host_roofline_mape:>9.1f}%")
     return "\n".join(lines)

@@ -35,6 +35,8 @@ def test_reads_plain_and_gzipped_files_alike(tmp_path):
     first = plain[0]      # bmm,0.05108266572157542 ms,A100,...,B=30,M=389,N=65,K=52
     assert first.family == "bmm" and first.sizes == {"B": 30, "M": 389, "N": 65, "K": 52}
     assert first.latency_s == pytest.approx(0.05108266572157542e-3)
+    assert first.kernel == "ampere_sgemm_128x128_nn"
+    assert (first.grid, first.block) == ((1, 4, 30), (256, 1, 1))
 
 
 def test_unknown_operators_are_skipped_and_bad_rows_named(tmp_path):
@@ -63,14 +65,17 @@ def test_roofline_by_hand():
 
 
 def test_summary_by_hand():
-    """Errors +100 %, -50 % and 0 %: MAPE 50 %, median 0 %; the roofline at half of each
-    measurement: MAPE 50 %, median -50 %; plus the 0.25 host time: 0.75, MAPE 25 %."""
+    """Library mode: errors +100 %, -50 % and 0 %: MAPE 50 %, median 0 %.  Best mode at 1.2
+    each time: MAPE 20 %, median +20 %.  The roofline at half of each measurement: MAPE
+    50 %, median -50 %; plus the host time the prediction added (predicted - device_s =
+    0.25): 0.75, MAPE 25 %."""
     rows = [Row(case=str(p), op="add", predicted=p, measured=1.0,
-                extra={"gpu": "t4", "roofline_s": 0.5, "dispatch_s": 0.25, "device_s": 0.0,
-                       "launched_s": 0.0}) for p in (2.0, 0.5, 1.0)]
+                extra={"gpu": "t4", "roofline_s": 0.5, "dispatch_s": 0.25,
+                       "device_s": p - 0.25, "best_s": 1.2}) for p in (2.0, 0.5, 1.0)]
     by = {c.gpu: c for c in summarize(rows)}
     assert set(by) == {"t4", "all"}
     assert (by["t4"].rows, by["t4"].mape, by["t4"].median_signed) == (3, 50.0, 0.0)
+    assert (by["t4"].best_mape, by["t4"].best_median_signed) == pytest.approx((20.0, 20.0))
     assert (by["t4"].roofline_mape, by["t4"].roofline_median_signed) == (50.0, -50.0)
     assert by["t4"].host_roofline_mape == 25.0
 
@@ -108,7 +113,10 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, run_cli):
         assert c["rows"] >= 1 and c["mape"] >= 0 and c["roofline_mape"] >= 0
     for r in data["rows"]:      # accelsim's device time plus the host time fitted on the A100
         assert r["predicted"] == pytest.approx(r["extra"]["device_s"] + r["extra"]["dispatch_s"])
-    assert "roof MAPE" in out and "roof+host" in out and "Traceback" not in out + err
+        assert r["extra"]["best_s"] == pytest.approx(r["extra"]["best_device_s"]
+                                                     + r["extra"]["dispatch_s"])
+    assert "lib MAPE" in out and "best MAPE" in out and "roof+host" in out
+    assert "Traceback" not in out + err
 
 
 def test_cli_names_an_unknown_gpu(run_cli):
