@@ -14,6 +14,9 @@ closed form (no tile walker), so a whole measurement file is predicted in second
 * **sustained bandwidth** (:func:`stream_bandwidth`): DRAM delivers a fraction of its pin
   rate, and Little's law caps it at the bytes in flight (resident threads x the bytes each
   has in flight) over the memory latency;
+* **row passes** (:func:`row_passes_s`): a row-wise kernel that reads each row several
+  times gets the later passes from L2 while the rows resident at once fit in it, and from
+  DRAM when they do not;
 * **main loop** (:func:`gemm_s`): the busiest SM's FMAs at its FP32 rate times the fraction
   a GEMM main loop sustains, or the operands' DRAM traffic, whichever is longer;
 * **split-K** (:func:`gemm_s`): a grid whose z dimension exceeds the batch splits the
@@ -47,6 +50,10 @@ class GpuFigures(NamedTuple):
     threads_per_sm: int
     launch_s: float
     """Per-launch overhead of a kernel launched back to back after another."""
+    l2_bytes: float
+    """Capacity of the L2 cache shared by the SMs."""
+    l2_bytes_per_s: float
+    """L2 read bandwidth of the whole chip."""
 
     @classmethod
     def from_arch(cls, arch) -> "GpuFigures":
@@ -59,8 +66,10 @@ class GpuFigures(NamedTuple):
                             file=arch.file, path="threads_per_sm")
         unit = unit_for(arch, "mac", "fp32")
         dram = arch.levels[0].read_bytes_per_cycle * arch.clock_hz
+        l2 = arch.levels[arch.level_index("L2")]
         return cls(unit.count, unit_rate(unit, "fp32"), arch.clock_hz, dram,
-                   arch.threads_per_sm, arch.launch_overhead_s)
+                   arch.threads_per_sm, arch.launch_overhead_s, l2.capacity_bytes,
+                   l2.read_bytes_per_cycle * arch.clock_hz)
 
 
 class Calibration(NamedTuple):
@@ -88,6 +97,20 @@ class TiledGemm(NamedTuple):
     blocks: int
     """Thread blocks launched (grid x * y * z)."""
     element_bytes: int = 4
+
+
+class RowKernel(NamedTuple):
+    """A row-wise kernel as launched: one thread block per row."""
+
+    rows: int
+    row_bytes: float
+    passes: int
+    """Times the kernel reads each row (softmax without shared memory: max, sum, output)."""
+    out_bytes: float
+    """Bytes written and read once besides the rows (the output, a layernorm's weights)."""
+    blocks: int
+    threads: int
+    """Threads per block."""
 
 
 def ceil_tiles(size: int, tile: int) -> int:
@@ -120,6 +143,21 @@ def stream_s(moved_bytes: float, blocks: int, threads_per_block: int, gpu: GpuFi
     row-wise normalizations whose rows stay on chip)."""
     threads = resident_threads(blocks, threads_per_block, gpu)
     return moved_bytes / stream_bandwidth(threads, gpu, cal)
+
+
+def row_passes_s(rows: RowKernel, gpu: GpuFigures, cal: Calibration) -> float:
+    """Time of a row-wise kernel (one block per row) that reads each row ``passes`` times
+    and writes ``out_bytes`` in all.  The first read comes from DRAM; the later passes
+    come from L2 while the rows resident at once (one per resident block) fit in it, and
+    from DRAM again when they do not.  Passes served by L2 cost its bandwidth, overlapped
+    with the DRAM stream."""
+    first = rows.rows * rows.row_bytes
+    again = (rows.passes - 1) * first
+    resident = resident_threads(rows.blocks, rows.threads, gpu) // max(1, rows.threads)
+    spills = resident * rows.row_bytes > gpu.l2_bytes
+    dram = stream_s(first + rows.out_bytes + (again if spills else 0.0), rows.blocks,
+                    rows.threads, gpu, cal)
+    return dram if spills else max(dram, (first + again) / gpu.l2_bytes_per_s)
 
 
 def gemm_s(g: TiledGemm, gpu: GpuFigures, cal: Calibration) -> tuple[float, int]:

@@ -24,11 +24,20 @@ import random
 import re
 from typing import Iterable, NamedTuple
 
-from accelsim.model.gpu_launch import (Calibration, GpuFigures, TiledGemm, ceil_tiles, gemm_s,
-                                       split_of, stream_s)
+from accelsim.model.gpu_launch import (Calibration, GpuFigures, RowKernel, TiledGemm,
+                                       ceil_tiles, gemm_s, row_passes_s, split_of, stream_s)
 
 GEMMS = ("bmm", "linear")
 STREAMING = ("add", "gelu", "softmax", "ln")
+
+ROW_PASSES = {"cunn_SoftMaxForward": 3, "vectorized_layer_norm_kernel": 2}
+"""Kernels that read each row more than once (one block per row), by a part of their name,
+from PyTorch 2.1's CUDA sources: ``cunn_SoftMaxForward`` (aten/src/ATen/native/cuda/
+SoftMax.cu, the variant without a shared-memory copy of the row) reads the row for the
+maximum, again for the sum of exponentials, and again to write the output;
+``vectorized_layer_norm_kernel`` (layer_norm_kernel.cu) reads it for the mean and
+variance, then again to normalize.  ``softmax_warp_forward`` keeps its row in registers
+and the elementwise kernels read once."""
 
 _TILE = re.compile(r"gemm_(\d+)x(\d+)")
 
@@ -85,8 +94,14 @@ def library_s(family: str, sizes: dict[str, int], launch: Launch, gpu: GpuFigure
     if family in GEMMS:
         return gemm_s(tiled_gemm(family, sizes, launch), gpu, cal)
     moved = 4 * work(family, sizes)[1]
-    blocks = launch.blocks or ceil_tiles(sizes["B"] * sizes["H"], 512)
-    return stream_s(moved, blocks, launch.threads or 128, gpu, cal), 1
+    passes = next((n for name, n in ROW_PASSES.items() if name in launch.kernel), 1)
+    if passes == 1 or not launch.blocks:
+        blocks = launch.blocks or ceil_tiles(sizes["B"] * sizes["H"], 512)
+        return stream_s(moved, blocks, launch.threads or 128, gpu, cal), 1
+    row_bytes = 4 * sizes["H"]
+    rows = RowKernel(sizes["B"], row_bytes, passes, moved - sizes["B"] * row_bytes,
+                     launch.blocks, launch.threads)
+    return row_passes_s(rows, gpu, cal), 1
 
 
 STARTING_POINT = Calibration(dram_efficiency=0.8, memory_latency_s=600e-9, fma_efficiency=0.8)

@@ -104,3 +104,22 @@ def test_littles_law_caps_a_small_grid():
     assert stream_bandwidth(2560, t4, CAL) == pytest.approx(2560 * 16 / 600e-9)
     assert stream_s(1e8, 1000, 256, t4, CAL) == pytest.approx(1e8 / 256e9)
     assert stream_s(1e8, 10, 256, t4, CAL) == pytest.approx(1.465e-3, rel=1e-3)
+
+
+def test_row_passes_come_from_l2_while_the_resident_rows_fit():
+    """T4 (L2 4 MiB, 1,270 GB/s): a softmax of 1,000 rows of 2,048 fp32 (8,192 B) reading
+    each row 3 times, one block of 512 threads per row.  Two blocks fit an SM's 1,024 thread
+    slots: 80 rows resident, 655,360 B, inside L2.  DRAM moves the rows once and the output
+    once, 2 x 8.192 MB at 256 GB/s = 64 us; L2 serves 3 x 8.192 MB at 1,270 GB/s = 19.4 us,
+    overlapped: 64 us.  Rows of 65,536 fp32 (262,144 B; 100 rows): 80 resident hold 21 MB,
+    more than L2, so every pass comes from DRAM: 5 x 26.2 MB / 256 GB/s = 409.6 us."""
+    from accelsim.model.gpu_launch import RowKernel, row_passes_s
+
+    t4 = figures("t4")
+    assert (t4.l2_bytes, t4.l2_bytes_per_s) == (4 * 2**20, pytest.approx(1270e9))
+    fits = RowKernel(rows=1000, row_bytes=8192, passes=3, out_bytes=8.192e6, blocks=1000,
+                     threads=512)
+    assert row_passes_s(fits, t4, CAL) == pytest.approx(2 * 8.192e6 / 256e9)
+    spills = RowKernel(rows=100, row_bytes=262144, passes=3, out_bytes=26.2144e6, blocks=100,
+                       threads=512)
+    assert row_passes_s(spills, t4, CAL) == pytest.approx(409.6e-6)

@@ -43,7 +43,8 @@ def test_work_of_a_gemm_counts_its_output_m_by_k():
 
 def _gpu(bandwidth: float) -> GpuFigures:
     return GpuFigures(sms=10, fma_per_sm=64, clock_hz=1e9, dram_bytes_per_s=bandwidth,
-                      threads_per_sm=2048, launch_s=0.0)
+                      threads_per_sm=2048, launch_s=0.0, l2_bytes=4e6,
+                      l2_bytes_per_s=1e12)
 
 
 def test_the_fit_recovers_a_sustained_bandwidth_and_ignores_the_held_out_gpu():
@@ -64,3 +65,20 @@ def test_the_fit_recovers_a_sustained_bandwidth_and_ignores_the_held_out_gpu():
     cal = fit_calibration(data, "c", figures, {"add": 10e-6})
     assert cal.dram_efficiency == pytest.approx(0.9)
     assert cal.memory_latency_s <= 900e-9
+
+
+def test_softmax_and_layernorm_kernels_read_their_rows_again():
+    """cunn_SoftMaxForward reads a row three times, vectorized_layer_norm_kernel twice,
+    softmax_warp_forward once: on a made-up GPU with a 1-byte L2 every extra pass comes
+    from DRAM.  Softmax of 1,000 rows of 1,000 fp32 at 100 GB/s (efficiency 1): 4 MB per
+    pass, 3 reads + 1 write = 16 MB, 160 us; the warp kernel moves 8 MB, 80 us."""
+    from accelsim.model.gpu_launch import Calibration
+    from accelsim.validate.library import library_s
+
+    gpu = _gpu(100e9)._replace(l2_bytes=1.0)
+    cal = Calibration(dram_efficiency=1.0, memory_latency_s=1e-9, fma_efficiency=1.0)
+    sizes = {"B": 1000, "H": 1000}
+    block = Launch("cunn_SoftMaxForward<4, float>", (1000, 1, 1), (512, 1, 1))
+    warp = Launch("softmax_warp_forward<float, 10>", (250, 1, 1), (128, 1, 1))
+    assert library_s("softmax", sizes, block, gpu, cal) == (pytest.approx(160e-6), 1)
+    assert library_s("softmax", sizes, warp, gpu, cal) == (pytest.approx(80e-6), 1)
