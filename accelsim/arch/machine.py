@@ -93,6 +93,8 @@ class Architecture:
     ``leakage_pj_per_cycle`` (power / clock) and the only energy counted."""
     threads_per_sm: int | None = None
     """GPUs: the most threads resident on one SM (HardwareSpec.threads_per_sm)."""
+    units_overlap: bool = True
+    """Whether the compute units run at once (HardwareSpec.units_overlap); else they add."""
 
     @property
     def launch_pj(self) -> float:
@@ -114,7 +116,7 @@ class Architecture:
         return cls(name=spec.name, family=spec.family, clock_hz=clock, levels=levels,
                    compute=compute, leakage_pj_per_cycle=leakage * 1e12,
                    launch_overhead_s=spec.launch_overhead.value, file=file, run_power_w=run_w,
-                   threads_per_sm=spec.threads_per_sm)
+                   threads_per_sm=spec.threads_per_sm, units_overlap=spec.units_overlap)
 
     def level_index(self, name: str) -> int:
         """Index of the level called ``name``; an error lists the valid names."""

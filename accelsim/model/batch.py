@@ -66,6 +66,8 @@ class BatchConstants(NamedTuple):
     """GPUs: the shared level the SMs' ports hang off, or -1."""
     port_share: float
     """Bytes per cycle one SM's port carries."""
+    units_overlap: bool
+    """Whether the compute units run at once (else their cycles add)."""
 
 
 class Metrics(NamedTuple):
@@ -116,7 +118,8 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> BatchConstants:
         launch_pj=float(arch.launch_pj), clock_hz=float(arch.clock_hz),
         launch_overhead_s=float(arch.launch_overhead_s),
         port_edge=-1 if edge is None else edge,
-        port_share=0.0 if edge is None else float(port_bytes_per_cycle(arch, edge)))
+        port_share=0.0 if edge is None else float(port_bytes_per_cycle(arch, edge)),
+        units_overlap=bool(arch.units_overlap))
 
 
 def batch_metrics(const: BatchConstants, counted: BatchCounts, keeps: np.ndarray,

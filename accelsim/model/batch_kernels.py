@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from accelsim.model.terms_kernels import (busy_cycles, double_buffers, kernel_energy,
-                                          latency_s, level_cycles, port_cycles,
+from accelsim.model.terms_kernels import (busy_cycles, compute_cycles, double_buffers,
+                                          kernel_energy, latency_s, level_cycles, port_cycles,
                                           sm_port_bytes, sm_ports_busy, time_terms,
                                           utilization)
 
@@ -89,7 +89,7 @@ def model_batch(const, counted, keeps, bpe, out):
             if busy > 0:
                 moved = sm_port_bytes(counts[b], keeps[b], bpe, const.port_edge)
                 port_level, port = const.port_edge, port_cycles(moved, busy, const.port_share)
-        cycles, slowest, _ = time_terms(units.max(), cyc, dbl, port_level, port, terms)
+        cycles, slowest, _ = time_terms(compute_cycles(units, const.units_overlap), cyc, dbl, port_level, port, terms)
         out.energy_pj[b] = kernel_energy(levels_pj, const.compute_pj, const.pj_per_cycle,
                                          cycles, const.launch_pj)
         out.cycles[b] = cycles

@@ -118,7 +118,7 @@ def _report(items, arch: Architecture, names: tuple[str, str], file: str | None,
     options = [(m.bound, m.ops, [(m.cycles, None)]
                 + ([] if len(members) == 1 else _elsewhere(arch, m.bound, m.ops, m.plan.main)))
                for m in members]
-    unit_cycles, work = _place(options)
+    unit_cycles, work = _place(options, arch.units_overlap)
     # the main unit: where the first member doing MACs runs (a group's matrix unit), else the
     # first member's
     first = next((i for i, m in enumerate(members) if m.ops.get("mac", 0)), 0)
@@ -156,13 +156,15 @@ def _elsewhere(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
     return found
 
 
-def _place(options) -> tuple[dict[str, float], list[tuple[dict[str, int], ComputeUnit | None,
-                                                           str]]]:
+def _place(options, overlap: bool = True
+           ) -> tuple[dict[str, float], list[tuple[dict[str, int], ComputeUnit | None, str]]]:
     """Cycles per unit, and each member's (operations, unit: None where each operation runs
     on its class's unit, as mapped, element type).  The members of a group run concurrently on different
     units (FuseMax's 2-D and 1-D arrays pipeline the blocks of keys), so each member goes
     where the busiest unit ends soonest (ties keep it as mapped): those with fewest places
-    first, longest first among them."""
+    first, longest first among them.  Where the units take turns (``overlap`` false) the
+    group ends after the sum of every unit's cycles, and each member goes where that sum
+    grows least."""
     order = sorted(range(len(options)), key=lambda i: (
         len(options[i][2]), -max(options[i][2][0][0].values(), default=0.0)))
     total: dict[str, float] = {}
@@ -171,6 +173,8 @@ def _place(options) -> tuple[dict[str, float], list[tuple[dict[str, int], Comput
         _, ops, choices = options[i]
 
         def finish_at(cycles: dict[str, float]) -> float:
+            if not overlap:
+                return sum(total.values()) + sum(cycles.values())
             return max([total.get(u, 0.0) + c for u, c in cycles.items()]
                        + list(total.values()) + [0.0])
 

@@ -121,7 +121,8 @@ def _time(arch: Architecture, kernel: Kernel, elem_bytes: dict[str, float]):
     ports = _sm_ports(arch, kernel.traffic, elem_bytes)
     values = tk.empty_terms(len(levels))
     cycles, slowest, ported = tk.time_terms(
-        max(kernel.unit_cycles.values(), default=0.0),
+        tk.compute_cycles(np.array(list(kernel.unit_cycles.values()), np.float64),
+                          arch.units_overlap),
         np.array([lv.cycles for lv in levels], np.float64),
         np.array([lv.double_buffered for lv in levels], np.bool_),
         -1 if ports is None else ports.index, 0.0 if ports is None else ports.cycles, values)

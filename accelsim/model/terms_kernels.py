@@ -18,7 +18,8 @@ Terms of one kernel (a mapping of an Einsum, or a fused group):
   compute term (:func:`time_terms`);
 * compute: per unit, the main unit's busy steps x op cycles / throughput, but no faster
   than its peak (:func:`busy_cycles`), other units their operations at peak
-  (:func:`peak_cycles`);
+  (:func:`peak_cycles`); the slowest unit, or the units' sum where they take turns
+  (:func:`compute_cycles`);
 * GPUs: the SMs' ports into L2, bytes crossing them over the busy SMs' share of L2's
   bandwidth (:func:`port_cycles`), one more term in place of L2's own when larger;
 * the kernel's cycles: the largest term (:func:`time_terms`); its latency adds the
@@ -67,6 +68,16 @@ def busy_cycles(busy, op_cycles, rate, floor):
     mapping (the class's share of them) x op cycles / rate, but never fewer than ``floor``
     (the operations at the unit's peak: a mapping cannot outrun the unit)."""
     return max(busy * op_cycles / rate, floor)
+
+
+@njit(cache=True, error_model="numpy")
+def compute_cycles(units, overlap):
+    """The compute term of a kernel from each unit's cycles (``units``, an array): the
+    slowest unit's when the units run at once, their sum when one instruction stream
+    feeds them all and they take turns (``overlap`` false)."""
+    if units.shape[0] == 0:
+        return 0.0
+    return units.max() if overlap else units.sum()
 
 
 @njit(cache=True, error_model="numpy")

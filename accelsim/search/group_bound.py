@@ -109,7 +109,8 @@ class GroupFloor:
             for unit, c in cycles.items():
                 units[unit] = units.get(unit, 0.0) + c
         top = self.arch.levels[0]
-        floor = max(units.values(), default=0.0)
+        floor = (max(units.values(), default=0.0) if self.arch.units_overlap
+                 else sum(units.values()))
         if math.isfinite(top.read_bytes_per_cycle):
             floor = max(floor, traffic / top.read_bytes_per_cycle)
         return {"energy": energy + timed_pj(self.arch, floor)[1],

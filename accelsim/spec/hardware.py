@@ -132,6 +132,11 @@ class HardwareSpec(SpecModel):
     energy, and ``leakage_per_cycle`` stays 0."""
     launch_overhead: Time = Field(default="0 s")
     """Fixed time per kernel launch (GPUs)."""
+    units_overlap: bool = True
+    """Whether a kernel's compute units run at once. False where one instruction stream
+    feeds them all and a kernel's phases take turns (an SM's warps issue tensor-core,
+    CUDA-core and special-function instructions; without warp specialization the matmul
+    and softmax of an attention block run one after the other): their cycles then add."""
     threads_per_sm: Optional[Count] = Field(default=None, le=1 << 16)
     """GPUs: the most threads resident on one SM at once (the CUDA programming guide's table
     per compute capability); bounds the loads in flight of a launched kernel."""

@@ -229,9 +229,21 @@ def predict(m: Measurement, arch, budget: int) -> Prediction:
     return Prediction(device, len(reports), slowest.bottleneck)
 
 
-CACHE_VERSION = "out=BxMxK"
-"""Part of every cache key: predictions made before GEMM rows were read with their output
-``B x M x K`` (reduction over ``N``) are not reused."""
+CACHE_VERSION = "out=BxMxK;units-turns"
+"""Part of every cache key, changed with the model's meaning: predictions made before GEMM
+rows were read with their output ``B x M x K`` (reduction over ``N``), or before GPU units
+took turns, are not reused.  The key also carries a digest of the preset file, so that an
+edited preset is predicted again."""
+
+
+def _digest(path: str | None) -> str:
+    """A short digest of a preset file's bytes ('-' without a file)."""
+    if path is None:
+        return "-"
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
 
 
 class PredictionCache:
@@ -251,7 +263,7 @@ class PredictionCache:
                         self.known[key] = Prediction(**item)
 
     def get(self, preset: str, m: Measurement, arch) -> Prediction:
-        key = f"{preset}|{m.label}|budget={self.budget}|{CACHE_VERSION}"
+        key = f"{preset}@{_digest(arch.file)}|{m.label}|budget={self.budget}|{CACHE_VERSION}"
         if key not in self.known:
             self.known[key] = predict(m, arch, self.budget)
             if self.path is not None:

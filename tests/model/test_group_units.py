@@ -1,6 +1,7 @@
 """A fused group's members run concurrently on different compute units (FuseMax's 1-D array
 works beside its 2-D array): each member goes, longest first, to the unit whose work then
-ends soonest, keeping its mapped unit on a tie.
+ends soonest, keeping its mapped unit on a tie; where the units take turns
+(``units_overlap: false``), their cycles add.
 
 Cascade T[i,k] = A[i,k] + B[i,k]; Z[i] = sum(k) T[i,k] * W[k] (fp32, I = 16, K = 4), one
 kernel on a machine (written here) whose buffer fans out to 4 instances of an 'array' unit
@@ -48,14 +49,14 @@ ARRAY = {"name": "array", "ops": ["mac", "add"], "instances": [4], "throughput":
          "energy": {"mac": "3 pJ", "add": "2 pJ"}}
 
 
-def machine(vec_instances: int) -> Architecture:
+def machine(vec_instances: int, overlap: bool = True, array=ARRAY) -> Architecture:
     vec = {"name": "vec", "ops": ["add"], "instances": [vec_instances],
            "throughput": {"fp32": 1}, "energy": {"add": "1 pJ"}}
     return Architecture.from_spec(HardwareSpec.model_validate({
         "kind": "hardware", "version": 1, "name": "array-and-vector", "clock": "1 GHz",
         "levels": [{"name": "DRAM", "word_bits": 32},
                    {"name": "BUF", "capacity": "4 KiB", "word_bits": 32}],
-        "compute": [ARRAY, vec]}))
+        "compute": [array, vec], "units_overlap": overlap}))
 
 
 def test_a_member_moves_to_an_idle_unit():
@@ -72,3 +73,28 @@ def test_a_member_stays_where_moving_it_would_be_slower():
     assert report.compute_cycles == {"array": 32}
     assert report.energy_breakdown["compute"] == pytest.approx(320)
     assert report.utilization == pytest.approx(1.0)     # 128 operations in 32 x 4
+
+
+def test_units_that_take_turns_add_their_cycles():
+    """units_overlap: false (one instruction stream feeds both units, as on a GPU SM before
+    Hopper).  An array without adds: T's 64 adds run on the 4 vec instances (16 cycles) and
+    Z's 64 MACs on the array (16 cycles), one after the other: 32 cycles, not 16.  With the
+    array able to add, moving T to vec saves nothing (16 + 16 either way): it stays."""
+    mac_only = {**ARRAY, "ops": ["mac"], "energy": {"mac": "3 pJ"}}
+    report = evaluate_group(CHAIN, machine(4, overlap=False, array=mac_only), FUSED)
+    assert report.compute_cycles == {"array": 16, "vec": 16}
+    assert report.cycles == 32
+    report = evaluate_group(CHAIN, machine(4, overlap=False), FUSED)
+    assert report.compute_cycles == {"array": 32}
+    assert report.cycles == 32
+    assert not any("run on vec" in note for note in report.notes)
+
+
+def test_compute_term_by_hand():
+    import numpy as np
+
+    from accelsim.model.terms_kernels import compute_cycles
+
+    assert compute_cycles(np.array([3.0, 5.0]), True) == 5.0
+    assert compute_cycles(np.array([3.0, 5.0]), False) == 8.0
+    assert compute_cycles(np.empty(0), False) == 0.0

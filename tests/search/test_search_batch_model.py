@@ -116,6 +116,7 @@ CASES = [  # (id, einsum, machine, constraints, mappings)
     ("gemm-stm32f746", lambda: gemm(24, 40, 32), "stm32f746", None, 60),
     ("exp-fusemax", softmax_exp, "fusemax", None, 60),
     ("exp-h100", softmax_exp, "h100-sxm5-80gb", None, 60),
+    ("exp-a100-turns", softmax_exp, "a100-sxm4-40gb", None, 60),   # units take turns
     # every other shipped preset, on a GEMM
     ("gemm-a100-40gb", lambda: gemm(128, 256, 64), "a100-sxm4-40gb", None, 40),
     ("gemm-a100-80gb", lambda: gemm(96, 64, 160), "a100-sxm4-80gb", None, 40),
