@@ -117,7 +117,7 @@ def evaluate_workload(hardware: Any, workload: Any, request: Request | None = No
     spec = load_workload(workload)
     if request is None:
         request = Request.for_workload(spec)
-    lowered = lower(spec, request)
+    lowered = lower(spec, request).in_place()   # a decode step appends to its cache in place
     parts = [(part, cascade, count) for part, cascade, count in
              (("pre", lowered.pre, 1), ("layer", lowered.layer, lowered.layers),
               ("post", lowered.post, 1)) if cascade]
@@ -221,7 +221,7 @@ def cascades_of(target, sizes, request: Request):
     a workload lowered for ``request`` (pre, layer, post), with their sizes, element types
     and roles."""
     if is_workload(target):
-        lowered = lower(target, request)
+        lowered = lower(target, request).in_place()
         cascades = [c for c in (lowered.pre, lowered.layer, lowered.post) if c is not None]
         return cascades, lowered.sizes, lowered.dtypes, lowered.roles
     from accelsim.ir import load_cascade

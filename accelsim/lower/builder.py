@@ -34,6 +34,9 @@ class Built:
     dtypes: dict[str, str]
     matmuls: frozenset = frozenset()
     """Tensors written by matrix products (see :attr:`accelsim.lower.Lowered.matmuls`)."""
+    appends: tuple = ()
+    """(tensor, the Einsums that assemble it) for each cache that a step appends to (see
+    :attr:`accelsim.lower.Lowered.appends`)."""
 
 
 @dataclass
@@ -54,6 +57,8 @@ class CascadeBuilder:
     outputs: list[str] = field(default_factory=list)
     matmuls: set = field(default_factory=set)
     """Tensors written by matrix products."""
+    appends: list = field(default_factory=list)
+    """(tensor, Einsums) of each cache a step appends to (:meth:`appended`)."""
     suffix: str = ""
     renames: dict[str, str] = field(default_factory=dict)
 
@@ -140,6 +145,11 @@ class CascadeBuilder:
         self.entries.append((text, self._rename(iterate) if iterate else None, initial))
         return canonical
 
+    def appended(self, tensor: str, einsums: tuple[str, ...]) -> None:
+        """Mark ``tensor`` as a cache after this step's append, assembled by ``einsums`` (the
+        names they were added under) from the stored cache and the new entry."""
+        self.appends.append((self._rename(tensor), tuple(self._rename(e) for e in einsums)))
+
     # ----------------------------------------------------------------- building
     def build(self, name: str, source: str, description: str) -> Built:
         """The verified cascade, its roles and element types (a SpecError is a bug here and
@@ -160,7 +170,7 @@ class CascadeBuilder:
         except SpecError as exc:
             raise LoweringError(f"lowering produced a malformed cascade {name}: {exc}") from None
         return Built(cascade, roles, {n: t.dtype for n, t in cascade.tensors.items()},
-                     frozenset(self.matmuls))
+                     frozenset(self.matmuls), tuple(self.appends))
 
     def _class_of(self, draft: Cascade, tensor: str) -> str:
         if tensor in self.declared:

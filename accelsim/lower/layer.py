@@ -181,8 +181,10 @@ def _append_to_cache(b: CascadeBuilder, letter: str, new: str, ranks: tuple[str,
     b.add(f"{letter}CP[b,m,kh,{features}] = {cache}[b,m-1,kh,{features}] where m >= 1",
           kind="kv")
     b.add(f"{letter}NP[b,m,kh,{features}] = {new}[b,0,kh,{features}] where m == 0", kind="kv")
-    return b.add(f"{letter}F[b,m,kh,{features}] = {letter}CP[b,m,kh,{features}] + "
+    full = b.add(f"{letter}F[b,m,kh,{features}] = {letter}CP[b,m,kh,{features}] + "
                  f"{letter}NP[b,m,kh,{features}]", kind="kv")
+    b.appended(full, (f"{letter}CP", f"{letter}NP", full))
+    return full
 
 
 def _mask(plan: LayerPlan) -> str | None:

@@ -22,7 +22,7 @@ How work is counted (see :mod:`accelsim.ir.counts` for the per-Einsum rules):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -61,6 +61,27 @@ class Lowered:
     carry: tuple[tuple[str, str], ...] = ()
     """(output of one cascade, input of the next) pairs: ``(EMB, X)`` (pre to layer),
     ``(Y, X)`` (layer to layer) and ``(Y, HID)`` (layer to post), one per group."""
+    appends: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(cache after the step, the layer's Einsums that assemble it): a decode step's keys
+    and values, the stored cache with the new token appended.  The cascade builds them as
+    copies so that it runs; a kernel writes the new entry into the cache in place and
+    reads the cache once (:meth:`in_place`)."""
+
+    def in_place(self) -> "Lowered":
+        """The model as kernels run it, for costing: each appended cache (:attr:`appends`)
+        is read where it is stored, with the new entry already written there (the new
+        keys and values are outputs of the step, written once), so the Einsums that
+        assemble it are no kernels and the tensor is an input of the layer.  Its bytes,
+        cache length + 1 entries, are the stored cache's plus the new entry's."""
+        if not self.appends:
+            return self
+        layer, dropped = self.layer, {e for _, names in self.appends for e in names}
+        einsums = tuple(e for e in layer.einsums if e.name not in dropped)
+        used = {t for e in einsums for t in (e.name, *e.inputs)} | set(layer.outputs)
+        costed = replace(layer, einsums=einsums,
+                         tensors={n: t for n, t in layer.tensors.items() if n in used})
+        roles = {**self.roles, **{tensor: "input" for tensor, _ in self.appends}}
+        return replace(self, layer=costed, roles=roles, appends=())
 
     @property
     def cascades(self) -> tuple[Cascade, ...]:

@@ -83,7 +83,8 @@ def lower(workload: Any, request: Request | str | None = None, *, padded: bool =
                    layers=shape.layers, roles={n: r for b in built for n, r in b.roles.items()},
                    dtypes={n: d for b in built for n, d in b.dtypes.items()},
                    pre=pre.cascade if pre else None, post=post.cascade if post else None,
-                   matmuls=frozenset().union(*(b.matmuls for b in built)), carry=tuple(carry))
+                   matmuls=frozenset().union(*(b.matmuls for b in built)), carry=tuple(carry),
+                   appends=tuple(a for b in built for a in b.appends))
 
 
 def _warn_past_context(spec, request: Request) -> None:
