@@ -247,7 +247,11 @@ def build_group_nests(cascade: Cascade, given: dict[str, int], dtypes: dict[str,
     splits, carried = _splits_and_carried(cascade, given)
     frame = GroupFrame(cascade, arch, machine, mapping, shared, branch, split, splits, carried,
                        internal, frozenset(written), file)
-    out = [_member(BoundEinsum(einsum, sizes, dtypes, roles), frame) for einsum in members]
+    out: list[Member] = []
+    named = _kept_at_branch(frame)
+    for einsum in members:
+        held, hold = _shared_inputs(einsum, out, frame, named)
+        out.append(_member(BoundEinsum(einsum, sizes, dtypes, roles), frame, held, hold))
     # the resident part of a split level shares its capacity
     resident = 0.0 if split is None else sum(_level_tiles(out, split).values())
     _check_live_state(frame, out, resident)
@@ -328,8 +332,52 @@ def _loops_inside_carry(member: Member, cascade: Cascade, shared: list[Loop],
     return [loop for loop in shared[position + 1:] if loop.rank in indexed]
 
 
-def _member(bound: BoundEinsum, frame: GroupFrame) -> Member:
-    """One member's nest: the shared loops that enclose it, then its own loops."""
+def _streams_above_branch(name: str, frame: GroupFrame) -> bool:
+    """Whether the member's own loops include one (factor > 1) owned by a level above the
+    branch level: the branch then holds one part of a shared iteration's tile at a time."""
+    for lm in frame.mapping.einsums.get(name, []):
+        index = frame.arch.level_index(lm.level)
+        if frame.split is not None and index >= frame.split:
+            index += 1
+        if index < frame.branch and any(loop.factor > 1 for loop in (*lm.temporal, *lm.spatial)):
+            return True
+    return False
+
+
+def _kept_at_branch(frame: GroupFrame) -> frozenset[str]:
+    """Group inputs the shared mapping keeps at the branch level (a keep list there, with the
+    shared loops above it): each is read from above once per shared iteration, by the first
+    member that reads it, and every later member reads it at the branch level."""
+    if frame.split is not None or frame.branch >= len(frame.arch.levels):
+        return frozenset()
+    name = frame.arch.levels[frame.branch].name
+    return frozenset(t for lm in frame.mapping.shared if lm.level == name
+                     for t in (lm.keep or ()) if t not in frame.written)
+
+
+def _shared_inputs(einsum: Einsum, earlier: list[Member], frame: GroupFrame,
+                   named: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(held, hold) of a member for the group inputs in ``named``: those an earlier member
+    brought to the branch level, read there; those it brings there itself (it is the first
+    to read them whole).  A member whose own loops run above the branch level sees a shared
+    iteration's tile in parts and holds nothing (softmax's maximum and exponential both read
+    a row of X: with the row kept, it crosses from the backing store once)."""
+    mine = [t for t in einsum.inputs if t in named]
+    if not mine:
+        return frozenset(), frozenset()
+    holders = {t for m in earlier if not _streams_above_branch(m.bound.einsum.name, frame)
+               for t in m.bound.einsum.inputs}
+    held = frozenset(t for t in mine if t in holders)
+    if _streams_above_branch(einsum.name, frame):
+        return held, frozenset()
+    return held, frozenset(mine) - held
+
+
+def _member(bound: BoundEinsum, frame: GroupFrame, held: frozenset[str] = frozenset(),
+            hold: frozenset[str] = frozenset()) -> Member:
+    """One member's nest: the shared loops that enclose it, then its own loops; ``held`` and
+    ``hold``: group inputs it reads at the branch level, and those it brings there
+    (:func:`_shared_inputs`)."""
     shared, branch, internal, written = frame.shared, frame.branch, frame.internal, frame.written
     arch, machine, mapping, file, split = (frame.arch, frame.machine, frame.mapping, frame.file,
                                            frame.split)
@@ -368,9 +416,10 @@ def _member(bound: BoundEinsum, frame: GroupFrame) -> Member:
         lists = {index + (index > split): v for index, v in lists.items()}
         own_lists = {index + (index >= split): v for index, v in own_lists.items()}
     lists.update(own_lists)
-    produced_elsewhere = frozenset(t for t in bound.einsum.inputs if t in written and t != name)
+    produced_elsewhere = frozenset(t for t in bound.einsum.inputs
+                                   if t in written and t != name) | held
     keeps = kept_tensors(problem, machine, bound.roles, lists, file, internal, branch,
-                         produced_elsewhere)
+                         produced_elsewhere, hold)
     return Member(bound, assemble_nest(problem, machine, keeps, loops, file), repeats, machine,
                   branch if split is None else split)
 

@@ -76,13 +76,15 @@ def check_no_empty_iterations(ranks: TMapping[str, int], loops: list[Loop], arch
 def kept_tensors(problem: Problem, arch: Architecture, roles: TMapping[str, str],
                  lists: dict[int, tuple[str, list[str]]], file: str | None,
                  internal: frozenset[str] = frozenset(), branch: int = 0,
-                 on_chip: frozenset[str] = frozenset()) -> list[frozenset[str]]:
+                 on_chip: frozenset[str] = frozenset(),
+                 hold: frozenset[str] = frozenset()) -> list[frozenset[str]]:
     """Tensors each level keeps: what the hardware allows there, narrowed by the mapping's
     keep lists (level index -> (field path, names)).  The outermost level keeps every tensor
     except ``internal`` ones (a fused group's intermediates), which live at ``branch`` and
     below unless a keep list names them higher up.  ``on_chip`` tensors (read here, written
     by another member of the group in the same iteration) are read at ``branch`` whatever
-    the keep lists say."""
+    the keep lists say; ``hold`` tensors are kept at ``branch`` too (a group input that
+    later members read there)."""
     names = problem.tensor_names
     keeps = []
     for index, level in enumerate(arch.levels):
@@ -107,7 +109,7 @@ def kept_tensors(problem: Problem, arch: Architecture, roles: TMapping[str, str]
         if index < branch:
             allowed -= on_chip
         elif index == branch:
-            allowed |= on_chip & set(names)
+            allowed |= (on_chip | hold) & set(names)
         keeps.append(frozenset(allowed))
     return keeps
 

@@ -77,15 +77,25 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
     outcome: dict[tuple, tuple | None] = {}     # tiling -> (report, mapping), None: no fit
 
     def exactly(tiles, found, resident=False):
+        """The tiling evaluated, the better (by the objective) of its two forms that fit:
+        each member reading its own inputs, and the group's shared inputs kept below the
+        backing store, read once per shared iteration (``share`` of
+        :func:`group_mapping`)."""
         key = (tuple(tiles.items()), resident)
         if key not in outcome:
-            mapping = group_mapping(group, arch, tiles,
-                                    {n: r.mapping for n, (r, _, _) in found.items()}, resident)
-            try:
-                outcome[key] = (evaluate_group(group.cascade, arch, mapping,
-                                               sizes=group.given), mapping)
-            except (CapacityError, MappingError, SpecError):
-                outcome[key] = None
+            outcome[key] = None
+            own = {n: r.mapping for n, (r, _, _) in found.items()}
+            forms = [group_mapping(group, arch, tiles, own, resident, share)
+                     for share in ((False,) if resident else (False, True))]
+            forms = [m for k, m in enumerate(forms) if m not in forms[:k]]
+            for mapping in forms:
+                try:
+                    report = evaluate_group(group.cascade, arch, mapping, sizes=group.given)
+                except (CapacityError, MappingError, SpecError):
+                    continue
+                if outcome[key] is None or score(report, weights) < score(outcome[key][0],
+                                                                          weights):
+                    outcome[key] = (report, mapping)
         return outcome[key]
 
     for options, resident in ((tilings(group), False), (resident_tilings(group, arch), True)):

@@ -62,20 +62,24 @@ def einsum_bound(bound: BoundEinsum, capacity: float, free: frozenset[str],
 
 def group_bound(group: FusedGroup, capacity: float) -> float:
     """Least off-chip bytes of a fused group: the sum over members of :func:`einsum_bound`
-    with the group's on-chip tensors free (its intermediates, and what a member reads that
-    another member wrote).  Each member's nest moves its own data, so the sum bounds the
-    group's traffic."""
-    return sum(einsum_bound(group.bound(einsum), capacity, group.held(einsum), group.cascade)
+    with the group's on-chip tensors free (its intermediates, what a member reads that
+    another member wrote, and group inputs an earlier member read, which a mapping may
+    keep for it).  Each member's nest moves its own data, so the sum bounds the group's
+    traffic."""
+    return sum(einsum_bound(group.bound(einsum), capacity,
+                            group.held(einsum) | group.read_before(einsum), group.cascade)
                for einsum in group.einsums())
 
 
 def cascade_bound(target: BoundCascade, capacity: float) -> float:
     """Least off-chip bytes of a cascade under any fusion: every intermediate may stay on
-    chip, so each Einsum pays only for the cascade's inputs and outputs it touches."""
+    chip, so each Einsum pays only for the cascade's inputs and outputs it touches, an
+    input read by several Einsums once (by the first)."""
     whole = target.group(e.name for e in target.cascade.einsums)
     outputs = set(target.cascade.outputs)
     free = frozenset(e.name for e in target.cascade.einsums if e.name not in outputs)
-    return sum(einsum_bound(whole.bound(e), capacity, free, target.cascade)
+    return sum(einsum_bound(whole.bound(e), capacity, free | whole.read_before(e),
+                            target.cascade)
                for e in target.cascade.einsums)
 
 
@@ -99,7 +103,7 @@ class GroupFloor:
         traffic, energy = 0.0, 0.0
         units: dict[str, float] = {}
         for einsum in group.einsums():
-            free = group.held(einsum)
+            free = group.held(einsum) | group.read_before(einsum)
             key = (einsum.name, free)
             if key not in self.members:
                 self.members[key] = self._member(group.bound(einsum), free, group.cascade)

@@ -76,12 +76,28 @@ def resident_tilings(group: FusedGroup, arch: Architecture) -> list[dict[str, in
     return tilings(group)
 
 
+def shared_inputs(group: FusedGroup, arch: Architecture) -> list[str]:
+    """Inputs of the group that two or more members read and that the level below the
+    backing store may keep."""
+    readers: dict[str, int] = {}
+    for einsum in group.einsums():
+        for t in dict.fromkeys(einsum.inputs):
+            if t not in group.members:
+                readers[t] = readers.get(t, 0) + 1
+    level = arch.levels[1] if len(arch.levels) > 1 else None
+    return [t for t, n in readers.items() if n > 1 and level is not None
+            and level.may_keep(t, group.all_roles.get(t, "input"))]
+
+
 def group_mapping(group: FusedGroup, arch: Architecture, tiles: Mapping[str, int],
-                  members: Mapping[str, MappingSpec], resident: bool = False) -> MappingSpec:
+                  members: Mapping[str, MappingSpec], resident: bool = False,
+                  share: bool = False) -> MappingSpec:
     """Shared loops over the row ranks at the backing store, each member's own loops below.
     A resident tiling (:func:`resident_tilings`) puts the shared loops over the stream and
     block ranks at the level below, which keeps the group's inputs and outputs across them
-    (accelsim.mapping.group: the level's working tile holds one iteration's intermediates)."""
+    (accelsim.mapping.group: the level's working tile holds one iteration's intermediates).
+    ``share`` (not resident): the level below the backing store keeps the group inputs that
+    several members read (:func:`shared_inputs`), fetched once per shared iteration."""
     sizes = group.full_sizes
     top = arch.levels[0].name
     loops = {r: TemporalLoop(rank=r, factor=math.ceil(sizes[r] / t))
@@ -95,6 +111,8 @@ def group_mapping(group: FusedGroup, arch: Architecture, tiles: Mapping[str, int
         keep = [t for t in outside if buffer.may_keep(t, group.all_roles.get(t, "input"))]
         shared.append(LevelMapping(level=buffer.name, keep=keep,
                                    temporal=[x for r, x in loops.items() if r in lower]))
+    elif share and len(arch.levels) > 1 and shared_inputs(group, arch):
+        shared.append(LevelMapping(level=arch.levels[1].name, keep=shared_inputs(group, arch)))
     own = {name: [lm for lm in found.levels if lm.level != top or lm.temporal or lm.spatial]
            for name, found in members.items()}
     roles = {t: r for t, r in group.all_roles.items()

@@ -125,6 +125,14 @@ class FusedGroup:
         written = set(self.members) - {einsum.name}
         return frozenset(set(self.internal()) | (set(einsum.inputs) & written))
 
+    def read_before(self, einsum: Einsum) -> frozenset[str]:
+        """Group inputs (written by no member) that a member before ``einsum`` reads: a
+        mapping may keep them on chip for it (accelsim.mapping.group), so a bound on any
+        mapping counts them once."""
+        earlier = self.members[:self.members.index(einsum.name)]
+        return frozenset(t for name in earlier for t in self.cascade.einsum(name).inputs
+                         if t not in self.members and t in einsum.inputs)
+
     def row_ranks(self) -> tuple[str, ...]:
         """Ranks every member has in its output, in the last member's output order."""
         return self._row_ranks
