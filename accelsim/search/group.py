@@ -27,7 +27,8 @@ from accelsim.search.estimate import estimate, score
 from accelsim.search.group_bound import group_bound
 from accelsim.search.members import MEMBER_BUDGET, MemberSearch
 from accelsim.search.single import onchip_capacity
-from accelsim.search.tiling import group_mapping, resident_tilings, tilings
+from accelsim.search.space import divisors
+from accelsim.search.tiling import group_mapping, resident_tilings, tile_options, tilings
 from accelsim.search.types import (FusedGroup, GroupResult, ParetoPoint, SearchOptions,
                                    SearchResult)
 
@@ -117,6 +118,15 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
                 fitted += exactly(tiles, found) is not None
                 if fitted >= exact:
                     break
+
+        def fits(tiles) -> bool:
+            found = _members_for(group, tiles, full, members)
+            return found is not None and exactly(tiles, found) is not None
+
+        fitting = [dict(key) for (key, res), value in outcome.items() if value and not res]
+        for rank in (ranked[0][0] if ranked else ()):
+            if rank != group.block_rank and fitting:
+                _largest_fitting(rank, fitting, full, fits)
     return _best(group, outcome, weights)
 
 
@@ -136,6 +146,25 @@ def _best(group: FusedGroup, outcome: Mapping[tuple, tuple | None],
             best_score, best = s, GroupResult(group.members, mapping, report,
                                               group.internal(), dict(tiles))
     return None if best is None else replace(best, tried=tuple(tried))
+
+
+def _largest_fitting(rank: str, fitting: list[dict], full, fits) -> None:
+    """Try tiles of ``rank`` between the coarse options (:func:`tilings` steps by up to
+    MAX_TILE_STEP): from the evaluated tiling that fits with the largest tile of it, the
+    divisors below the next coarse option, by bisection (``fits`` evaluates a tiling), so
+    the largest that fits is evaluated, with its neighbours on the way.  Capacity decides
+    the best tile of a long rank (FuseMax at 64K rows: a tile of 32,768 query rows streams
+    K and V twice, the coarse 4,096 sixteen times)."""
+    base = max(fitting, key=lambda tiles: tiles[rank])
+    above = next((c for c in tile_options(full[rank]) if c > base[rank]), 0)
+    between = [d for d in divisors(full[rank]) if base[rank] < d < above]
+    lo, hi = 0, len(between)
+    while lo < hi:                                      # fitting shrinks as the tile grows
+        mid = (lo + hi) // 2
+        if fits(dict(base) | {rank: between[mid]}):
+            lo = mid + 1
+        else:
+            hi = mid
 
 
 def _members_for(group: FusedGroup, tiles, full, members: MemberSearch,

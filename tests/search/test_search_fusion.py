@@ -228,3 +228,22 @@ def test_one_pass_groups_stream_key_blocks():
                    budget=150, progress=False)
     assert found.offchip_bytes == compulsory_attention_bytes(2, 8, 8, 16, 16)
     assert found.offchip_bound_bytes == found.offchip_bytes
+
+
+def test_the_largest_fitting_tile_between_coarse_options_is_found():
+    """A rank of 4,096 rows: the coarse options are 1, 16, 256, 4,096; say tiles of up to
+    1,000 rows fit.  From the fitting 256, the divisors below 4,096 are 512, 1,024, 2,048:
+    bisection tries 1,024 (too big), then 512 (fits) and stops: 512 is evaluated."""
+    from accelsim.search.group import _largest_fitting
+
+    tried = []
+
+    def fits(tiles):
+        tried.append(tiles["T"])
+        return tiles["T"] <= 1000
+
+    _largest_fitting("T", [{"T": 1, "B": 1}, {"T": 256, "B": 1}], {"T": 4096, "B": 8}, fits)
+    assert tried == [1024, 512]
+    tried.clear()
+    _largest_fitting("T", [{"T": 4096, "B": 1}], {"T": 4096, "B": 8}, fits)
+    assert tried == []                  # the whole rank fits: nothing between to try
