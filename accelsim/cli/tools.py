@@ -168,11 +168,20 @@ def calibrate(device, out_path, threads, quick) -> None:
     """Measure this machine (peak FLOP/s, memory bandwidth, cache sizes) and write a
     hardware YAML that `accelsim check` accepts, each number sourced as a measurement.
 
+    Each figure is the median of repeated measurements; the YAML records their spread, a
+    noisy figure is named in a warning, and figures no CPU could produce are measured again
+    (then refused).
+
     Example: accelsim calibrate --device cpu --out my-cpu.yaml
     """
+    from rich.console import Console
+
     from accelsim.validate.cpu import calibrate as run
 
-    click.echo(run(out_path, quick=quick, threads=threads))
+    with Console(stderr=True).status("calibrating") as status:
+        path = run(out_path, quick=quick, threads=threads,
+                   progress=lambda step: status.update(f"calibrating: {step}"))
+    click.echo(path)
 
 
 @cli.command()

@@ -35,9 +35,11 @@ import re
 import socket
 import subprocess
 from dataclasses import dataclass, field
+from typing import Callable
 
-from accelsim.errors import SpecError
+from accelsim.errors import SpecError, ValidationRunError
 from accelsim.validate.output import Row, mape, median_time
+from accelsim.validate.sanity import REPEATS, repeated
 
 MiB = 1 << 20
 
@@ -67,6 +69,8 @@ class Calibration:
     """Level name -> bytes per second of one instance."""
     launch_s: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)
+    spread: dict[str, float] = field(default_factory=dict)
+    """Figure -> (largest - smallest) / median of its repetitions (sanity.repeated)."""
 
 
 # ----------------------------------------------------------------------------- the OS
@@ -183,21 +187,38 @@ def _measure_exp(torch, nbytes: int) -> float:
     return _slope(make, nbytes, nbytes // 4) / 4
 
 
-def measure(quick: bool = False, threads: int | None = None) -> Calibration:
+def measure(quick: bool = False, threads: int | None = None,
+            progress: Callable[[str], None] | None = None) -> Calibration:
     """Read the OS and time torch (see the module docstring) with ``threads`` threads
-    (default: torch's own choice, one per core)."""
+    (default: torch's own choice, one per core); each figure the median of
+    :data:`~accelsim.validate.sanity.REPEATS` measurements.  Figures no CPU could produce
+    (:func:`~accelsim.validate.sanity.impossible`) are measured again, up to
+    :data:`~accelsim.validate.sanity.TRIES` times, then refused with the reasons.
+    ``progress(step)`` is called as each measurement starts."""
     import torch
+
+    from accelsim.validate.sanity import TRIES, impossible
 
     old = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    say = progress or (lambda step: None)
     try:
-        return _measure(torch, quick)
+        for attempt in range(1, TRIES + 1):
+            cal = _measure(torch, quick, say)
+            wrong = impossible(cal)
+            if not wrong:
+                return cal
+            say(f"attempt {attempt} gave impossible figures ({'; '.join(wrong)}); "
+                "measuring again")
     finally:
         torch.set_num_threads(old)
+    raise ValidationRunError(f"calibration gave physically impossible figures {TRIES} times: "
+                             f"{'; '.join(wrong)}. The machine is probably busy: rerun on an "
+                             "idle machine, or with --threads 1")
 
 
-def _measure(torch, quick: bool) -> Calibration:
+def _measure(torch, quick: bool, say: Callable[[str], None]) -> Calibration:
     host = socket.gethostname()
     date = datetime.date.today().isoformat()
     caches, cache_src = read_caches()
@@ -210,32 +231,45 @@ def _measure(torch, quick: bool) -> Calibration:
     how["clock"] = clock_src
     how["memory"] = "/proc/meminfo MemTotal"
     how["cores"] = "torch.get_num_threads()"
-    cal.macs_per_s, n = _measure_macs(torch, (512, 1024) if quick else (512, 1024, 2048))
+    times = 2 if quick else REPEATS
+
+    def figure(name: str, step: str, fn) -> float:
+        say(step)
+        got = repeated(fn, times)
+        cal.spread[name] = got.spread
+        return got.value
+
+    sizes = (512, 1024) if quick else (512, 1024, 2048)
+    n = _measure_macs(torch, sizes)[1]
+    cal.macs_per_s = figure("macs", f"matmul {n}^3", lambda: _measure_macs(torch, (n,))[0])
     how["macs"] = (f"fp32 torch.matmul n^3 on {cores} threads, n = 512, 1024(, 2048): the "
                    f"best n^3 / median time (n = {n})")
     dram = (128 if quick else 256) * MiB
-    cal.bandwidth["DRAM"] = _measure_copy(torch, max(dram, 8 * l3.bytes))
+    cal.bandwidth["DRAM"] = figure("DRAM", "DRAM copy", lambda: _measure_copy(
+        torch, max(dram, 8 * l3.bytes)))
     how["DRAM"] = (f"copies of {max(dram, 8 * l3.bytes) // MiB} and a quarter of that, fp32: "
                    "(read + write bytes) / difference of median times")
     if 3 in caches:
         size = caches[3].bytes // 8
-        cal.bandwidth["L3"] = _measure_copy(torch, size)
+        cal.bandwidth["L3"] = figure("L3", "L3 copy", lambda: _measure_copy(torch, size))
         how["L3"] = (f"copies of {size // 1024} KiB and a quarter of that, fp32 (in the L3): "
                     "(read + write bytes) / difference of median times")
     if l2 is not None:
         size = cores * l2.bytes // 4
-        cal.bandwidth["L2"] = _measure_copy(torch, size) / cores
+        cal.bandwidth["L2"] = figure("L2", "L2 copy",
+                                     lambda: _measure_copy(torch, size) / cores)
         how["L2"] = (f"copies of {size // 1024} KiB and a quarter of that, fp32, on {cores} "
                      "threads (in the L2s): (read + write bytes) / difference of median times "
                      "/ cores")
     size = cores * (l2.bytes if l2 else 256 * 1024) // 8
-    cal.exp_per_s = _measure_exp(torch, size)
-    cal.elementwise_per_s = _measure_add(torch, size)
+    cal.exp_per_s = figure("exp", "exp", lambda: _measure_exp(torch, size))
+    cal.elementwise_per_s = figure("add", "add", lambda: _measure_add(torch, size))
     how["add"] = (f"torch.add on {size // 1024} KiB and a quarter of that, fp32 (in the L2s): "
                   "elements / difference of median times")
     how["exp"] = (f"torch.exp on {size // 1024} KiB and a quarter of that, fp32 (in the L2s): "
                   "elements / difference of median times")
     a, b, c = torch.ones(1), torch.ones(1), torch.empty(1)
+    say("launch overhead")
     cal.launch_s = median_time(lambda: torch.add(a, b, out=c), warmup=20, min_reps=200,
                                max_reps=2000, budget_s=0.1)
     how["launch"] = "torch.add of one fp32 element: median time"
@@ -265,6 +299,7 @@ def hardware_yaml(cal: Calibration) -> str:
         f"description: {cal.host} as measured by accelsim calibrate on {cal.date}",
         f"clock: {cal.clock_hz / 1e9:.4g} GHz  # {src}: {how['clock']}",
         f"launch_overhead: {cal.launch_s * 1e6:.4g} us  # {src}: {how['launch']}",
+        *_spread_comment(cal),
         "levels:",
         "  - name: DRAM",
         f"    capacity: {_qty(cal.memory_bytes, _BYTES)}  # {src}: {how['memory']}",
@@ -305,20 +340,39 @@ def hardware_yaml(cal: Calibration) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spread_comment(cal: Calibration) -> list[str]:
+    """The YAML comment giving each figure's spread over its repetitions (none if unknown)."""
+    if not cal.spread:
+        return []
+    return ["# spread of repeated measurements ((largest - smallest) / median): "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in cal.spread.items())]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "host"
 
 
 def calibrate(path: str | os.PathLike | None = None, *, quick: bool = False,
-              threads: int | None = None) -> str:
+              threads: int | None = None,
+              progress: Callable[[str], None] | None = None) -> str:
     """Measure this machine and write its hardware YAML to ``path`` (default
     ``cpu-HOST.yaml`` in the working directory); returns the path written.
 
     ``threads`` is the number of torch threads (= cores the spec describes); on a machine
     shared with other jobs, 1 avoids the stalls of a parallel region waiting for a thread
     that the scheduler gave to someone else (a 2-thread layer norm of 0.3 ms then takes 16 ms).
+    Figures whose repetitions spread more than sanity.NOISY are named in an
+    AccelsimWarning (and in the YAML's spread comment).
     """
-    cal = measure(quick=quick, threads=threads)
+    import warnings
+
+    from accelsim.errors import AccelsimWarning
+    from accelsim.validate.sanity import noisy
+
+    cal = measure(quick=quick, threads=threads, progress=progress)
+    for note in noisy(cal.spread):
+        warnings.warn(f"calibrate: {note}; the figure written is the median", AccelsimWarning,
+                      stacklevel=2)
     path = os.fspath(path) if path is not None else f"cpu-{_slug(cal.host)}.yaml"
     with open(path, "w", encoding="utf-8") as f:
         f.write(hardware_yaml(cal))
@@ -350,7 +404,25 @@ def validate(hardware_yaml_path: str | os.PathLike, *, quick: bool = False,
         threads *= n
     torch.set_num_threads(threads)
     try:
+        _warn_if_noisy(torch, "before")
         rows = [run(case, path) for case in cases(quick, ops)]
+        _warn_if_noisy(torch, "after")
     finally:
         torch.set_num_threads(old)
     return rows, mape(rows)
+
+
+def _warn_if_noisy(torch, when: str) -> None:
+    """An AccelsimWarning when the machine is busy, or when ten timings of one reference
+    call (an add of 2^20 fp32 elements, median of 5 each) do not repeat."""
+    import warnings
+
+    from accelsim.errors import AccelsimWarning
+    from accelsim.validate.sanity import load_note, noise_note
+
+    x, y = torch.rand(1 << 20), torch.empty(1 << 20)
+    times = [median_time(lambda: torch.add(x, x, out=y), warmup=1, min_reps=5, max_reps=5)
+             for _ in range(10)]
+    for note in (load_note(), noise_note(times)):
+        if note:
+            warnings.warn(f"validate ({when} timing): {note}", AccelsimWarning, stacklevel=3)
