@@ -62,13 +62,15 @@ def main() -> None:
     for held_out in GPUS:
         cal, host = fitted[held_out]
         print(f"held out {held_out}, fitted on the other four: DRAM efficiency "
-              f"{cal['dram_efficiency']:.2f}, memory latency {cal['memory_latency_s'] * 1e9:.0f} ns, "
-              f"FMA efficiency {cal['fma_efficiency']:.2f}; host time per call "
+              f"{cal['dram_efficiency']:.2f}, memory latency "
+              f"{cal['memory_latency_s'] * 1e9:.0f} ns, FMA efficiency "
+              f"{cal['fma_efficiency']:.2f}; host time per call "
               + ", ".join(f"{f} {v * 1e6:.1f} us" for f, v in sorted(host.items())))
     cells = [c for c in summarize(rows) if c.gpu in GPUS or c.gpu == "all"]
     print(format_summary(cells))
     per_gpu = [c for c in cells if c.gpu != "all"]
-    for mode, mape in (("library-kernel", lambda c: c.mape), ("best-kernel", lambda c: c.best_mape)):
+    for mode, mape in (("library-kernel", lambda c: c.mape),
+                       ("best-kernel", lambda c: c.best_mape)):
         better = sum(mape(c) < c.roofline_mape for c in per_gpu)
         host = sum(mape(c) < c.host_roofline_mape for c in per_gpu)
         print(f"{mode} mode beats the roofline in {better} of {len(per_gpu)} (family, GPU) "

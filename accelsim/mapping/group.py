@@ -39,7 +39,7 @@ from accelsim.errors import CapacityError, SpecError
 from accelsim.ir import Cascade, Einsum
 from accelsim.mapping.bound import BoundEinsum
 from accelsim.mapping.capacity import tile_elements
-from accelsim.mapping.nest import assemble_nest, keep_lists, kept_tensors, level_loops
+from accelsim.mapping.nest import Branch, assemble_nest, keep_lists, kept_tensors, level_loops
 from accelsim.spec.mapping import MappingSpec
 
 
@@ -418,8 +418,8 @@ def _member(bound: BoundEinsum, frame: GroupFrame, held: frozenset[str] = frozen
     lists.update(own_lists)
     produced_elsewhere = frozenset(t for t in bound.einsum.inputs
                                    if t in written and t != name) | held
-    keeps = kept_tensors(problem, machine, bound.roles, lists, file, internal, branch,
-                         produced_elsewhere, hold)
+    keeps = kept_tensors(problem, machine, bound.roles, lists, file,
+                         Branch(branch, internal, produced_elsewhere, hold))
     return Member(bound, assemble_nest(problem, machine, keeps, loops, file), repeats, machine,
                   branch if split is None else split)
 

@@ -10,6 +10,7 @@ shared with fused-group mappings (:mod:`accelsim.mapping.group`).
 from __future__ import annotations
 
 from typing import Mapping as TMapping
+from typing import NamedTuple
 
 from accelsim.arch import Architecture
 from accelsim.cost.nest import ActionEnergy, Compute, Level, Loop, LoopNest, Problem
@@ -73,18 +74,30 @@ def check_no_empty_iterations(ranks: TMapping[str, int], loops: list[Loop], arch
                             f"iterations of its {inner}-wide tiles", file=file, path="levels")
 
 
+class Branch(NamedTuple):
+    """Where a fused group's member keeps what the group shares (accelsim.mapping.group)."""
+
+    level: int = 0
+    """The branch level's index."""
+    internal: frozenset[str] = frozenset()
+    """The group's intermediates: at the branch level and below only."""
+    on_chip: frozenset[str] = frozenset()
+    """Read at the branch level whatever the keep lists say (another member wrote them, or
+    brought them there)."""
+    hold: frozenset[str] = frozenset()
+    """Kept at the branch level too (group inputs that later members read there)."""
+
+
 def kept_tensors(problem: Problem, arch: Architecture, roles: TMapping[str, str],
                  lists: dict[int, tuple[str, list[str]]], file: str | None,
-                 internal: frozenset[str] = frozenset(), branch: int = 0,
-                 on_chip: frozenset[str] = frozenset(),
-                 hold: frozenset[str] = frozenset()) -> list[frozenset[str]]:
+                 group: Branch = Branch()) -> list[frozenset[str]]:
     """Tensors each level keeps: what the hardware allows there, narrowed by the mapping's
     keep lists (level index -> (field path, names)).  The outermost level keeps every tensor
-    except ``internal`` ones (a fused group's intermediates), which live at ``branch`` and
-    below unless a keep list names them higher up.  ``on_chip`` tensors (read here, written
-    by another member of the group in the same iteration) are read at ``branch`` whatever
-    the keep lists say; ``hold`` tensors are kept at ``branch`` too (a group input that
-    later members read there)."""
+    except ``group.internal`` ones (a fused group's intermediates), which live at the
+    branch level and below unless a keep list names them higher up.  ``group.on_chip``
+    tensors are read at the branch level whatever the keep lists say; ``group.hold``
+    tensors are kept there too."""
+    internal, branch, on_chip, hold = group.internal, group.level, group.on_chip, group.hold
     names = problem.tensor_names
     keeps = []
     for index, level in enumerate(arch.levels):

@@ -89,7 +89,8 @@ def model_batch(const, counted, keeps, bpe, out):
             if busy > 0:
                 moved = sm_port_bytes(counts[b], keeps[b], bpe, const.port_edge)
                 port_level, port = const.port_edge, port_cycles(moved, busy, const.port_share)
-        cycles, slowest, _ = time_terms(compute_cycles(units, const.units_overlap), cyc, dbl, port_level, port, terms)
+        compute_term = compute_cycles(units, const.units_overlap)
+        cycles, slowest, _ = time_terms(compute_term, cyc, dbl, port_level, port, terms)
         out.energy_pj[b] = kernel_energy(levels_pj, const.compute_pj, const.pj_per_cycle,
                                          cycles, const.launch_pj)
         out.cycles[b] = cycles

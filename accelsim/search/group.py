@@ -78,25 +78,9 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
     outcome: dict[tuple, tuple | None] = {}     # tiling -> (report, mapping), None: no fit
 
     def exactly(tiles, found, resident=False):
-        """The tiling evaluated, the better (by the objective) of its two forms that fit:
-        each member reading its own inputs, and the group's shared inputs kept below the
-        backing store, read once per shared iteration (``share`` of
-        :func:`group_mapping`)."""
         key = (tuple(tiles.items()), resident)
         if key not in outcome:
-            outcome[key] = None
-            own = {n: r.mapping for n, (r, _, _) in found.items()}
-            forms = [group_mapping(group, arch, tiles, own, resident, share)
-                     for share in ((False,) if resident else (False, True))]
-            forms = [m for k, m in enumerate(forms) if m not in forms[:k]]
-            for mapping in forms:
-                try:
-                    report = evaluate_group(group.cascade, arch, mapping, sizes=group.given)
-                except (CapacityError, MappingError, SpecError):
-                    continue
-                if outcome[key] is None or score(report, weights) < score(outcome[key][0],
-                                                                          weights):
-                    outcome[key] = (report, mapping)
+            outcome[key] = _evaluated(group, arch, tiles, found, resident, weights)
         return outcome[key]
 
     for options, resident in ((tilings(group), False), (resident_tilings(group, arch), True)):
@@ -128,6 +112,28 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
             if rank != group.block_rank and fitting:
                 _largest_fitting(rank, fitting, full, fits)
     return _best(group, outcome, weights)
+
+
+def _evaluated(group: FusedGroup, arch: Architecture, tiles, found, resident: bool,
+               weights: Mapping[str, float]):
+    """A tiling evaluated exactly, (report, mapping) or None where nothing fits: the better
+    (by the objective) of its two forms, each member reading its own inputs, and the
+    group's shared inputs kept below the backing store, read once per shared iteration
+    (``share`` of :func:`group_mapping`)."""
+    own = {n: r.mapping for n, (r, _, _) in found.items()}
+    forms = [group_mapping(group, arch, tiles, own, resident, share)
+             for share in ((False,) if resident else (False, True))]
+    best = None
+    for k, mapping in enumerate(forms):
+        if mapping in forms[:k]:
+            continue
+        try:
+            report = evaluate_group(group.cascade, arch, mapping, sizes=group.given)
+        except (CapacityError, MappingError, SpecError):
+            continue
+        if best is None or score(report, weights) < score(best[0], weights):
+            best = (report, mapping)
+    return best
 
 
 def _best(group: FusedGroup, outcome: Mapping[tuple, tuple | None],

@@ -8,9 +8,9 @@ EX, Y = EX / SE), fp32, R = 8 rows of N = 64, fused under one shared DRAM loop o
 row per iteration) on a machine written here: DRAM -> BUF -> one unit.  By hand: X is
 8 x 64 x 4 = 2,048 B and Y the same.  GM reads a row of X into BUF (256 B); EX then reads it
 there.  Off chip: X once (2,048 B) + Y once (2,048 B) = 4,096 B.  Without the keep list each
-member fetches its own copy, as a kernel that re-reads its input does: 6,144 B.  When GM instead streams the row through BUF one element at a time (its own
-loop over N owned by DRAM), BUF never holds a whole row: EX fetches it again, and X
-crosses twice (4,096 B).
+member fetches its own copy, as a kernel that re-reads its input does: 6,144 B.  When GM
+instead streams the row through BUF one element at a time (its own loop over N owned by
+DRAM), BUF never holds a whole row: EX fetches it again, and X crosses twice (4,096 B).
 """
 
 from __future__ import annotations
