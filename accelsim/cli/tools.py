@@ -240,7 +240,15 @@ def validate(hardware, **options) -> None:
         except ImportError as exc:
             raise ValidationRunError(f"validation needs torch and triton ({exc.name} is missing):"
                                      " pip install torch==2.13.0 -e '.[validate]'") from None
-        rows, error = run(hardware, quick=options["quick"])
+        if device == "cpu":
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("timing operators", total=None)
+                rows, error = run(hardware, quick=options["quick"], progress=lambda done, total:
+                                  bar.update(task, completed=done, total=total))
+        else:
+            rows, error = run(hardware, quick=options["quick"])
         source, title, meta = device, f"accelsim on {device}", {}
     from accelsim.validate.output import print_table, scatter, write_json
 

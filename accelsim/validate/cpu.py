@@ -380,12 +380,15 @@ def calibrate(path: str | os.PathLike | None = None, *, quick: bool = False,
 
 
 def validate(hardware_yaml_path: str | os.PathLike, *, quick: bool = False,
-             ops: tuple[str, ...] | None = None) -> tuple[list[Row], float]:
+             ops: tuple[str, ...] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> tuple[list[Row], float]:
     """Time PyTorch CPU operators and compare them with accelsim on the calibrated machine.
 
     Returns (rows, MAPE in percent).  ``quick`` runs a subset (a few shapes per operator);
     ``ops`` picks operator families (matmul, softmax, layernorm, sdpa).  torch runs with as
     many threads as the spec's vector unit has instances (the cores it was calibrated with).
+    ``progress(done, total)`` is called after each case.  A busy or noisy machine is named
+    in an AccelsimWarning (:func:`_warn_if_noisy`).
     """
     import torch
 
@@ -405,7 +408,11 @@ def validate(hardware_yaml_path: str | os.PathLike, *, quick: bool = False,
     torch.set_num_threads(threads)
     try:
         _warn_if_noisy(torch, "before")
-        rows = [run(case, path) for case in cases(quick, ops)]
+        todo, rows = cases(quick, ops), []
+        for case in todo:
+            rows.append(run(case, path))
+            if progress:
+                progress(len(rows), len(todo))
         _warn_if_noisy(torch, "after")
     finally:
         torch.set_num_threads(old)
