@@ -229,11 +229,11 @@ def predict(m: Measurement, arch, budget: int) -> Prediction:
     return Prediction(device, len(reports), slowest.bottleneck)
 
 
-CACHE_VERSION = "out=BxMxK;units-turns"
+CACHE_VERSION = "out=BxMxK;units-turns;shared-inputs"
 """Part of every cache key, changed with the model's meaning: predictions made before GEMM
-rows were read with their output ``B x M x K`` (reduction over ``N``), or before GPU units
-took turns, are not reused.  The key also carries a digest of the preset file, so that an
-edited preset is predicted again."""
+rows were read with their output ``B x M x K`` (reduction over ``N``), before GPU units
+took turns, or before fused groups read a shared input once, are not reused.  The key
+also carries a digest of the preset file, so that an edited preset is predicted again."""
 
 
 def _digest(path: str | None) -> str:
