@@ -43,6 +43,8 @@ class ArchLevel:
     multicast: bool
     spatial_reduction: bool
     double_buffer: bool
+    grid: bool = False
+    """The fan-out into this level may exceed its instances (LevelSpec.grid)."""
 
     @property
     def fanout(self) -> int:
@@ -126,6 +128,18 @@ class Architecture:
         raise SpecError(f"unknown level {name!r}; the levels of {self.name} are "
                         f"{', '.join(lv.name for lv in self.levels)}", file=self.file)
 
+    def meshes(self) -> list[tuple[int, int]]:
+        """The widest fan-out each level, then the MAC unit, may receive as (x, y): its
+        instances, or GRID_ROUNDS times as many along x at and below a ``grid`` level
+        (the blocks then run in rounds: accelsim.model.terms_kernels.dealt)."""
+        mac = self.unit_for("mac") or self.compute[0]
+        out, rounds = [], 1
+        for level in self.levels:
+            rounds = GRID_ROUNDS if level.grid else rounds
+            out.append((level.instances[0] * rounds, level.instances[1]))
+        out.append((mac.instances[0] * rounds, mac.instances[1]))
+        return out
+
     def unit_for(self, op: str) -> ComputeUnit | None:
         """The first compute unit that executes operation class ``op``."""
         return next((unit for unit in self.compute if op in unit.ops), None)
@@ -134,6 +148,10 @@ class Architecture:
         """Indices of the levels that may hold ``tensor``; the outermost always does."""
         found = tuple(i for i, lv in enumerate(self.levels) if i == 0 or lv.may_keep(tensor, role))
         return found
+
+
+GRID_ROUNDS = 64
+"""Most rounds a grid level's instances may run (bounds the mappings searched)."""
 
 
 def _mesh(instances: Iterable[int]) -> tuple[int, int]:
@@ -176,6 +194,7 @@ def _level(spec: LevelSpec, clock_hz: float, file: str | None, path: str) -> Arc
         keep=frozenset(spec.keep) if spec.keep is not None else None,
         bypass=frozenset(spec.bypass), multicast=spec.multicast,
         spatial_reduction=spec.spatial_reduction, double_buffer=spec.double_buffer,
+        grid=spec.grid,
     )
 
 

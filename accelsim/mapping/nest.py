@@ -162,14 +162,15 @@ def assemble_nest(problem: Problem, arch: Architecture, keeps: list[frozenset[st
     """The loop nest of ``problem`` on ``arch``: each level keeping ``keeps[i]``, the MAC unit
     as compute; coverage of every rank and fan-out are checked."""
     check_no_empty_iterations(problem.ranks, loops, arch, file)
+    meshes = arch.meshes()       # a grid level's fan-out may exceed its instances
     levels = tuple(
         Level(name=lv.name, keeps=keeps[i], block_size=lv.block_words, word_bits=lv.word_bits,
-              instances=lv.instances,
+              instances=meshes[i],
               energy=ActionEnergy(lv.read_pj or 0.0, lv.fill_pj or 0.0, lv.update_pj or 0.0),
               multicast=lv.multicast, spatial_reduction=lv.spatial_reduction)
         for i, lv in enumerate(arch.levels))
     mac = arch.unit_for("mac") or arch.compute[0]
-    nest = LoopNest(problem, levels, Compute(mac.name, instances=mac.instances), tuple(loops))
+    nest = LoopNest(problem, levels, Compute(mac.name, instances=meshes[-1]), tuple(loops))
     try:
         nest.validate()          # coverage of every rank, fan-out within each level's mesh
     except MappingError as exc:

@@ -68,6 +68,12 @@ class BatchConstants(NamedTuple):
     """Bytes per cycle one SM's port carries."""
     units_overlap: bool
     """Whether the compute units run at once (else their cycles add)."""
+    level_instances: np.ndarray
+    """(levels,) each level's instances (a wider fan-out is dealt in rounds)."""
+    main_instances: int
+    """The main compute unit's instances."""
+    port_sms: int
+    """GPUs: the SMs below the port level (0 without one)."""
 
 
 class Metrics(NamedTuple):
@@ -119,7 +125,10 @@ def model_constants(bound: BoundEinsum, arch: Architecture) -> BatchConstants:
         launch_overhead_s=float(arch.launch_overhead_s),
         port_edge=-1 if edge is None else edge,
         port_share=0.0 if edge is None else float(port_bytes_per_cycle(arch, edge)),
-        units_overlap=bool(arch.units_overlap))
+        units_overlap=bool(arch.units_overlap),
+        level_instances=np.array([lv.fanout for lv in levels], np.int64),
+        main_instances=int(plan.main.count),
+        port_sms=0 if edge is None else int(levels[edge + 1].fanout))
 
 
 def batch_metrics(const: BatchConstants, counted: BatchCounts, keeps: np.ndarray,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from accelsim.model.terms_kernels import (busy_cycles, compute_cycles, double_buffers,
+from accelsim.model.terms_kernels import (busy_cycles, compute_cycles, dealt, double_buffers,
                                           kernel_energy, latency_s, level_cycles, port_cycles,
                                           sm_port_bytes, sm_ports_busy, time_terms,
                                           utilization)
@@ -52,8 +52,9 @@ def _levels(const, counted, b, keeps, bpe, cyc, dbl):
             inst = max(instances[j, t], 1)
             read_b += rb
             write_b += wb
-            per_read += rb / inst
-            per_write += wb / inst
+            rounds = dealt(inst, const.level_instances[j])
+            per_read += rb / inst * rounds
+            per_write += wb / inst * rounds
             tile += capacity[j, t] * bpe[t]
             level_energy += energy[j, t, 0] + energy[j, t, 1] + energy[j, t, 2]
         cyc[j] = level_cycles(per_read, per_write, const.read_bw[j], const.write_bw[j])
@@ -81,11 +82,12 @@ def model_batch(const, counted, keeps, bpe, out):
     terms = np.empty(nl + 1)
     units = np.empty(const.n_units)
     for b in range(n):
-        _unit_cycles(const, compute[b, 0], np.float64(compute[b, 1]), units)
+        steps = np.float64(compute[b, 1]) * dealt(compute[b, 2], const.main_instances)
+        _unit_cycles(const, compute[b, 0], steps, units)
         offchip, levels_pj, valid = _levels(const, counted, b, keeps[b], bpe, cyc, dbl)
         port_level, port = -1, 0.0
         if const.port_edge >= 0:
-            busy = sm_ports_busy(instances[b], keeps[b], const.port_edge)
+            busy = min(sm_ports_busy(instances[b], keeps[b], const.port_edge), const.port_sms)
             if busy > 0:
                 moved = sm_port_bytes(counts[b], keeps[b], bpe, const.port_edge)
                 port_level, port = const.port_edge, port_cycles(moved, busy, const.port_share)

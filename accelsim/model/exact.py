@@ -84,7 +84,8 @@ def _count(arch: Architecture, bound: BoundEinsum, nest, repeats: int, machine) 
             for t, x in enumerate(nest.problem.tensors) if x.name in level.keeps)
     ops = {k: v * repeats for k, v in bound.einsum.op_counts(bound.sizes).as_dict().items()}
     plan = compute_plan(arch, bound, ops)
-    cycles = plan.unit_cycles(fast.steps if fast.operations else 0.0)
+    rounds = tk.dealt(fast.compute_instances, plan.main.count)
+    cycles = plan.unit_cycles(fast.steps * rounds if fast.operations else 0.0)
     elem_bytes = {t: bound.bytes_per_element(t) for t in nest.problem.tensor_names}
     return _Member(bound, _rows(machine, nest, fast, bound), ops, held, plan, cycles, elem_bytes)
 
@@ -222,9 +223,10 @@ def _level_use(arch: Architecture, lv: int, traffic: tuple[TensorTraffic, ...],
     rows = [t for t in traffic if t.level == level.name]
     read_b = sum(t.reads * elem_bytes[t.tensor] for t in rows)
     write_b = sum((t.fills + t.updates) * elem_bytes[t.tensor] for t in rows)
-    per_read = sum(t.reads * elem_bytes[t.tensor] / max(t.instances, 1) for t in rows)
+    per_read = sum(t.reads * elem_bytes[t.tensor] / max(t.instances, 1)
+                   * tk.dealt(t.instances, level.fanout) for t in rows)
     per_write = sum((t.fills + t.updates) * elem_bytes[t.tensor] / max(t.instances, 1)
-                    for t in rows)
+                    * tk.dealt(t.instances, level.fanout) for t in rows)
     cycles = tk.level_cycles(float(per_read), float(per_write), level.read_bytes_per_cycle,
                              level.write_bytes_per_cycle)
     tile = sum(t.tile_elements * elem_bytes[t.tensor] for t in rows)

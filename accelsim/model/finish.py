@@ -72,7 +72,7 @@ def _sm_ports(arch: Architecture, traffic: tuple[TensorTraffic, ...],
         at = index[t.level], tensors.index(t.tensor)
         counts[at] = (t.reads, t.fills, t.updates)
         keeps[at], instances[at] = True, t.instances
-    busy = int(tk.sm_ports_busy(instances, keeps, edge))
+    busy = min(int(tk.sm_ports_busy(instances, keeps, edge)), arch.levels[edge + 1].fanout)
     if busy == 0:
         return None
     bpe = np.array([float(elem_bytes[t]) for t in tensors], np.float64)

@@ -22,6 +22,8 @@ Terms of one kernel (a mapping of an Einsum, or a fused group):
   (:func:`compute_cycles`);
 * GPUs: the SMs' ports into L2, bytes crossing them over the busy SMs' share of L2's
   bandwidth (:func:`port_cycles`), one more term in place of L2's own when larger;
+* a fan-out wider than a level's (or unit's) instances is dealt out in rounds
+  (:func:`dealt`): each instance's transfers and steps repeat that many times;
 * the kernel's cycles: the largest term (:func:`time_terms`); its latency adds the
   machine's launch overhead (:func:`latency_s`);
 * energy: levels' access energy + operations' energy + energy drawn per cycle (leakage,
@@ -78,6 +80,16 @@ def compute_cycles(units, overlap):
     if units.shape[0] == 0:
         return 0.0
     return units.max() if overlap else units.sum()
+
+
+@njit(cache=True, error_model="numpy")
+def dealt(used, physical):
+    """Rounds in which ``physical`` instances run ``used`` blocks of a mapping's fan-out,
+    dealt out whole: ceil(used / physical), 1 when they fit at once (a GPU grid of more
+    thread blocks than SMs: the busiest SM runs the rounds one after another)."""
+    if physical <= 0 or used <= physical:
+        return 1.0
+    return float(-(-used // physical))
 
 
 @njit(cache=True, error_model="numpy")

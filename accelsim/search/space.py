@@ -206,13 +206,12 @@ def _slots(arch: Architecture) -> Slots:
     """One temporal slot per level, then one spatial slot per (level, axis) with fan-out."""
     n = len(arch.levels)
     levels, axes, limits = list(range(n)), [-1] * n, [0] * n
-    mac = arch.unit_for("mac") or arch.compute[0]
-    meshes = [lv.instances for lv in arch.levels] + [mac.instances]
+    meshes = arch.meshes()
     for j in range(len(arch.levels)):
         for a in range(2):
             # a fan-out must also fit the compute mesh below every level (a level may have
             # more instances than the MAC unit, as a vector unit's buffer beside it does)
-            limit = min(meshes[j + 1][a], mac.instances[a]) // max(meshes[j][a], 1)
+            limit = min(meshes[j + 1][a], meshes[-1][a]) // max(meshes[j][a], 1)
             if limit >= 2:
                 levels.append(j)
                 axes.append(a)

@@ -55,6 +55,10 @@ class LevelSpec(SpecModel):
     """Whether the network below this level sums partial results of several children."""
     double_buffer: bool = True
     """Whether transfers into this level can overlap compute (needs room for two tiles)."""
+    grid: bool = False
+    """Whether the fan-out into this level may exceed its instances: the mapping's blocks
+    are dealt out whole, each instance running its share in rounds (a GPU's thread blocks
+    over its SMs: ceil(blocks / SMs) on the busiest).  Levels and units below follow."""
 
     @field_validator("instances", mode="before")
     @classmethod

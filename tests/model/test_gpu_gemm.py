@@ -79,3 +79,37 @@ def test_a_mixed_precision_gemm_computes_in_its_narrower_input_type():
     casts P before P.V), so the tensor cores run it at the bf16 rate: 32,768 cycles."""
     report = _tb_256x128({"A": "fp32", "B": "bf16", "Z": "fp32"})
     assert report.compute_cycles == {"tensor_core": 32_768}
+
+
+def test_a_grid_of_more_blocks_than_sms_runs_in_rounds():
+    """Waves without divisors: an 8192 x 8192 output (K = 512) in 128 x 128 tiles is
+    64 x 64 = 4,096 blocks, spread as a grid over the 108 A100 SMs (SMEM is a grid level):
+    the busiest SM runs ceil(4096 / 108) = 38 of them, each 128 x 128 x 512 MACs at 1024
+    bf16 MACs per clock = 8,192 cycles: 38 x 8,192 = 311,296 cycles.  L2 keeps A and B
+    (8 MiB each, twice over within 40 MiB, so it double-buffers); the SMs pull 4,096 x 256 x
+    512 x 2 B = 1.07 GB through 5,120 B/cycle of ports (209,715 cycles) and HBM moves 151 MB
+    (137,000 cycles): compute-bound, utilization 4096 / (38 x 108) = 0.998.  Restricted to
+    divisors of 64 x 64, at most 64 of the 108 SMs work: 64 x 8,192 = 524,288 cycles."""
+    arch = load_architecture(str(ROOT / "hw_configs" / "a100-sxm4-40gb.yaml"))
+    bound = BoundEinsum(GEMM, {"M": 8192, "N": 8192, "K": 512}, DTYPES, ROLES)
+
+    def tiles(spatial_m, spatial_n, temporal_m, temporal_n):
+        return MappingSpec.model_validate({
+            "kind": "mapping", "version": 1, "name": "tb-128", "einsum": "Z",
+            "levels": [
+                {"level": "L2", "temporal": [{"rank": "m", "factor": temporal_m},
+                                             {"rank": "n", "factor": temporal_n},
+                                             {"rank": "k", "factor": 16}],
+                 "spatial": [{"rank": "m", "factor": spatial_m},
+                             {"rank": "n", "factor": spatial_n}], "keep": ["A", "B"]},
+                {"level": "SMEM", "keep": ["A", "B"]},
+                {"level": "RF", "temporal": [{"rank": "m", "factor": 128},
+                                             {"rank": "n", "factor": 128},
+                                             {"rank": "k", "factor": 32}]}]})
+
+    grid = evaluate(bound, arch, tiles(64, 64, 1, 1))
+    assert grid.compute_cycles["tensor_core"] == 38 * 8_192 == 311_296
+    assert grid.bottleneck == "compute" and grid.cycles == 311_296
+    assert grid.utilization == pytest.approx(4096 / (38 * 108))
+    divisors = evaluate(bound, arch, tiles(8, 8, 8, 8))
+    assert divisors.compute_cycles["tensor_core"] == 64 * 8_192
