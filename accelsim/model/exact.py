@@ -160,10 +160,10 @@ def _elsewhere(arch: Architecture, bound: BoundEinsum, ops: dict[str, int],
 def _place(options, overlap: bool = True
            ) -> tuple[dict[str, float], list[tuple[dict[str, int], ComputeUnit | None, str]]]:
     """Cycles per unit, and each member's (operations, unit: None where each operation runs
-    on its class's unit, as mapped, element type).  The members of a group run concurrently on different
-    units (FuseMax's 2-D and 1-D arrays pipeline the blocks of keys), so each member goes
-    where the busiest unit ends soonest (ties keep it as mapped): those with fewest places
-    first, longest first among them.  Where the units take turns (``overlap`` false) the
+    on its class's unit, as mapped, element type).  The members of a group run concurrently
+    on different units (FuseMax's 2-D and 1-D arrays pipeline the blocks of keys), so each
+    member goes where the busiest unit ends soonest (ties keep it as mapped): those with
+    fewest places first, longest first among them.  Where the units take turns (``overlap`` false) the
     group ends after the sum of every unit's cycles, and each member goes where that sum
     grows least."""
     order = sorted(range(len(options)), key=lambda i: (
