@@ -163,9 +163,9 @@ def _place(options, overlap: bool = True
     on its class's unit, as mapped, element type).  The members of a group run concurrently
     on different units (FuseMax's 2-D and 1-D arrays pipeline the blocks of keys), so each
     member goes where the busiest unit ends soonest (ties keep it as mapped): those with
-    fewest places first, longest first among them.  Where the units take turns (``overlap`` false) the
-    group ends after the sum of every unit's cycles, and each member goes where that sum
-    grows least."""
+    fewest places first, longest first among them.  Where the units take turns (``overlap``
+    false) the group ends after the sum of every unit's cycles, and each member goes where
+    that sum grows least."""
     order = sorted(range(len(options)), key=lambda i: (
         len(options[i][2]), -max(options[i][2][0][0].values(), default=0.0)))
     total: dict[str, float] = {}

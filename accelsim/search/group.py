@@ -107,7 +107,8 @@ def search_group(group: FusedGroup, arch: Architecture, weights: Mapping[str, fl
             found = _members_for(group, tiles, full, members)
             return found is not None and exactly(tiles, found) is not None
 
-        fitting = [dict(key) for (key, res), value in outcome.items() if value and not res]
+        fitting = [dict(key) for (key, on_buffer), value in outcome.items()
+                   if value and not on_buffer]
         for rank in (ranked[0][0] if ranked else ()):
             if rank != group.block_rank and fitting:
                 _largest_fitting(rank, fitting, full, fits)

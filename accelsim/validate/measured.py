@@ -29,7 +29,9 @@ about 150,000 rows, and each distinct shape costs a mapping search.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -40,7 +42,8 @@ from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
 from accelsim.errors import SpecError
-from accelsim.validate.library import Launch, work
+from accelsim.model.gpu_launch import Calibration, GpuFigures
+from accelsim.validate.library import Launch, fit_calibration, library_s, work
 from accelsim.validate.output import Row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -236,12 +239,11 @@ took turns, or before fused groups read a shared input once, are not reused.  Th
 also carries a digest of the preset file, so that an edited preset is predicted again."""
 
 
+@functools.lru_cache(maxsize=None)
 def _digest(path: str | None) -> str:
-    """A short digest of a preset file's bytes ('-' without a file)."""
+    """A short digest of a preset file's bytes ('-' without a file), read once per run."""
     if path is None:
         return "-"
-    import hashlib
-
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:12]
 
@@ -318,14 +320,12 @@ class Fitted(NamedTuple):
 
     host: dict[str, float]
     """Per-call host time per family (:func:`fit_dispatch`)."""
-    calibration: object
+    calibration: Calibration
     """The launch model's figures (:func:`accelsim.validate.library.fit_calibration`)."""
 
 
 def fit_for(every: list[Measurement], device: str, figures: dict) -> Fitted:
     """The fitted figures that judge ``device``: all fitted on the other devices' rows."""
-    from accelsim.validate.library import fit_calibration
-
     host = fit_dispatch(every, device)
     return Fitted(host, fit_calibration(every, device, figures, host))
 
@@ -342,8 +342,6 @@ def compare(paths, gpu: str | None = None, per_group: int | None = 20,
     best mapping plus the same host time), the roofline, and what was fitted.  Where no
     other device measured a family, the host time is the kernels' launch overheads."""
     from accelsim.arch import load_architecture
-    from accelsim.model.gpu_launch import GpuFigures
-    from accelsim.validate.library import library_s
 
     every = _read_all(paths)
     chosen = sample(_select(every, gpu, str(paths)), per_group)

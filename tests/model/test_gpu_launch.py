@@ -7,6 +7,7 @@ GDDR6 320 GB/s), each cited in hw_configs/.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def test_figures_come_from_the_preset():
 def test_a_gpu_without_thread_slots_is_refused():
     arch = load_architecture(str(ROOT / "hw_configs" / "a100-pcie-40gb.yaml"))
     with pytest.raises(SpecError, match="threads_per_sm"):
-        GpuFigures.from_arch(arch.__class__(**{**arch.__dict__, "threads_per_sm": None}))
+        GpuFigures.from_arch(dataclasses.replace(arch, threads_per_sm=None))
 
 
 def test_waves_without_divisors_use_every_sm():
