@@ -90,6 +90,11 @@ class WorkloadResult:
     """Mappings evaluated by the whole search."""
     search_s: float = 0.0
     """Seconds the whole search took."""
+    launch_mode: str = "async"
+    """How kernels were launched (Architecture.launch_mode): it sets the per-kernel
+    overhead each kernel's latency includes."""
+    launch_overhead_s: float = 0.0
+    """That per-kernel overhead."""
 
     @property
     def energy_known(self) -> bool:
@@ -206,7 +211,8 @@ def _totals(arch, spec, lowered, results, request, evaluated, elapsed) -> Worklo
         energy_per_token_j=energy / tokens if tokens else 0.0, peak_bytes=peak,
         weights_bytes=weights, kv_cache_bytes=kv, fits=fits, fits_note=note,
         fused=request.fuse,
-        evaluated=evaluated, search_s=elapsed)
+        evaluated=evaluated, search_s=elapsed, launch_mode=arch.launch_mode,
+        launch_overhead_s=arch.launch_overhead_s)
 
 
 def _summed(length, batch: int) -> int:

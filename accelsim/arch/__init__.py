@@ -12,7 +12,9 @@ The conversions from quantities with units to plain numbers live in
 (:data:`ROLES`).
 """
 
-from accelsim.arch.machine import ArchLevel, Architecture, ComputeUnit, load_architecture
+from accelsim.arch.machine import (LAUNCH_MODES, ArchLevel, Architecture, ComputeUnit,
+                                   load_architecture)
 from accelsim.dtypes import ROLES
 
-__all__ = ["ArchLevel", "Architecture", "ComputeUnit", "ROLES", "load_architecture"]
+__all__ = ["LAUNCH_MODES", "ArchLevel", "Architecture", "ComputeUnit", "ROLES",
+           "load_architecture"]

@@ -10,7 +10,7 @@ missing (no bandwidth: unlimited; no energy figure: left out, and said so).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
 from accelsim.errors import SpecError
@@ -78,6 +78,12 @@ class ComputeUnit:
         return self.instances[0] * self.instances[1]
 
 
+LAUNCH_MODES = ("async", "sync")
+"""Per-kernel overhead modes: kernels launched back to back into one stream (``async``,
+HardwareSpec.launch_overhead), or each launch followed by a synchronize (``sync``,
+HardwareSpec.sync_overhead)."""
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A machine: storage levels outer to inner, compute units and clock."""
@@ -97,11 +103,29 @@ class Architecture:
     """GPUs: the most threads resident on one SM (HardwareSpec.threads_per_sm)."""
     units_overlap: bool = True
     """Whether the compute units run at once (HardwareSpec.units_overlap); else they add."""
+    sync_overhead_s: float | None = None
+    """Time per kernel when the host synchronizes after each (HardwareSpec.sync_overhead)."""
+    launch_mode: str = "async"
+    """Which per-kernel overhead ``launch_overhead_s`` holds (:data:`LAUNCH_MODES`)."""
 
     @property
     def launch_pj(self) -> float:
         """Energy of one launch's overhead: the chip's run power over it (0 without one)."""
         return (self.run_power_w or 0.0) * self.launch_overhead_s * 1e12
+
+    def in_launch_mode(self, mode: str) -> "Architecture":
+        """This machine with ``launch_overhead_s`` the per-kernel overhead of ``mode``:
+        ``async`` (back to back into one stream) or ``sync`` (a synchronize after each)."""
+        if mode not in LAUNCH_MODES:
+            raise SpecError(f"unknown launch mode {mode!r}; expected one of "
+                            f"{', '.join(LAUNCH_MODES)}", file=self.file)
+        if mode == self.launch_mode:
+            return self
+        if mode == "sync" and self.sync_overhead_s is None:
+            raise SpecError(f"launch mode 'sync' needs the time per synchronized launch; "
+                            f"{self.name} gives none (expected e.g. 'sync_overhead: 9.65 us')",
+                            file=self.file, path="sync_overhead")
+        return replace(self, launch_mode=mode, launch_overhead_s=self.sync_overhead_s)
 
     @classmethod
     def from_spec(cls, spec: HardwareSpec, file: str | None = None) -> "Architecture":
@@ -118,7 +142,9 @@ class Architecture:
         return cls(name=spec.name, family=spec.family, clock_hz=clock, levels=levels,
                    compute=compute, leakage_pj_per_cycle=leakage * 1e12,
                    launch_overhead_s=spec.launch_overhead.value, file=file, run_power_w=run_w,
-                   threads_per_sm=spec.threads_per_sm, units_overlap=spec.units_overlap)
+                   threads_per_sm=spec.threads_per_sm, units_overlap=spec.units_overlap,
+                   sync_overhead_s=(spec.sync_overhead.value
+                                    if spec.sync_overhead is not None else None))
 
     def level_index(self, name: str) -> int:
         """Index of the level called ``name``; an error lists the valid names."""

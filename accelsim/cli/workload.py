@@ -39,6 +39,10 @@ from accelsim.cli.common import (OUTPUT, check_roles, cli, parse_roles, parse_si
 @click.option("--ends/--no-ends", default=None,
               help="Workloads: also evaluate the embeddings and the final norm + LM head "
                    "(default: when the workload has a vocabulary).")
+@click.option("--launch", type=click.Choice(["async", "sync"]), default="async",
+              show_default=True,
+              help="GPUs: per-kernel overhead of kernels launched back to back into one "
+                   "stream (async), or each followed by a synchronize (sync).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
 def evaluate(hardware, target, **options) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
@@ -56,6 +60,7 @@ def evaluate(hardware, target, **options) -> None:
       accelsim evaluate hw_configs/shared-ws-32x32.yaml einsum_cascades/gemm.yaml -m mappings/gemm-ws-32x32.yaml
     """
     from accelsim import report as out
+    from accelsim.arch import load_architecture
     from accelsim.lower import Request, is_workload
 
     given = request_options(options)
@@ -63,8 +68,9 @@ def evaluate(hardware, target, **options) -> None:
     if is_workload(target):
         ends, left_out = _ends(target, options["ends"])
         request = Request.for_workload(target, **given, embeddings=ends, lm_head=ends)
-        result = run_workload(hardware, target, request, options["strategy"],
-                                    options["budget"], quiet)
+        arch = load_architecture(str(hardware)).in_launch_mode(options["launch"])
+        result = run_workload(arch, target, request, options["strategy"],
+                              options["budget"], quiet)
         if json_path:
             out.write_json(json_path, {"schema_version": out.SCHEMA_VERSION,
                                        "workload": result.to_dict()})
@@ -78,7 +84,8 @@ def evaluate(hardware, target, **options) -> None:
             raise click.UsageError("a cascade needs --mapping FILE")
         from accelsim.model.api import evaluate as run
 
-        report = run(target, hardware, options["mapping_path"], sizes=parse_sizes(options["sizes"]))
+        arch = load_architecture(str(hardware)).in_launch_mode(options["launch"])
+        report = run(target, arch, options["mapping_path"], sizes=parse_sizes(options["sizes"]))
         if json_path:
             out.write_json(json_path, out.to_json([report]))
         if csv_path:

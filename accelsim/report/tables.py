@@ -112,6 +112,11 @@ def kernel_label(name: str) -> str:
     return name if len(members) <= 3 else f"{members[0]}+...+{members[-1]} ({len(members)})"
 
 
+LAUNCH_WORDS = {"async": "back to back into one stream",
+                "sync": "a synchronize after each launch"}
+"""What each launch mode (accelsim.arch.LAUNCH_MODES) means, for the report."""
+
+
 def workload_lines(result, objective: str = "latency") -> list[str]:
     """Totals of a workload result as short lines; ``objective``: what the mapper
     minimized."""
@@ -123,6 +128,9 @@ def workload_lines(result, objective: str = "latency") -> list[str]:
         f"in {kernels} kernels; {result.evaluated:,} mappings in {result.search_s:.2f} s, "
         f"minimizing {objective}",
     ]
+    if result.launch_overhead_s:
+        lines.append(f"launches    {result.launch_mode}: {_si(result.launch_overhead_s, 's')} per "
+                     f"kernel ({LAUNCH_WORDS[result.launch_mode]})")
     if on_chip:
         lines.append(f"on chip     {len(on_chip)} intermediates never leave the chip: "
                      + ", ".join(on_chip))

@@ -135,7 +135,12 @@ class HardwareSpec(SpecModel):
     already counts the memories and the core, so no level or compute unit may give its own
     energy, and ``leakage_per_cycle`` stays 0."""
     launch_overhead: Time = Field(default="0 s")
-    """Fixed time per kernel launch (GPUs)."""
+    """Fixed time per kernel launch (GPUs), kernels launched back to back into one stream
+    (launch mode ``async``, the default)."""
+    sync_overhead: Optional[Time] = None
+    """Fixed time per kernel when the host synchronizes after every launch (launch mode
+    ``sync``: a launch, then a wait for the kernel to finish, as a timing loop that
+    synchronizes each call does)."""
     units_overlap: bool = True
     """Whether a kernel's compute units run at once. False where one instruction stream
     feeds them all and a kernel's phases take turns (an SM's warps issue tensor-core,
