@@ -69,7 +69,11 @@ def check_file(path: str) -> CheckedFile:
     try:
         doc, kind = read_document(path)
         if kind in MODELS:
-            validate_document(doc, kind)
+            spec = validate_document(doc, kind)
+            if kind == "system":   # its devices' hardware files must load too
+                from accelsim.system import System
+
+                System.from_spec(spec, file=path)
         else:
             EXTRA_CHECKS[kind](doc)
     except SpecErrors as exc:

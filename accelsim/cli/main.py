@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from accelsim.cli import tools, workload  # noqa: F401  (they add their commands to cli)
+from accelsim.cli import system, tools, workload  # noqa: F401  (they add their commands to cli)
 from accelsim.cli.common import EXIT_FAILED, EXIT_OK, cli
 from accelsim.errors import AccelsimError
 

@@ -18,6 +18,7 @@ from accelsim.errors import SpecError, SpecErrors, format_path
 from accelsim.spec.hardware import HardwareSpec
 from accelsim.spec.mapping import MappingSpec
 from accelsim.spec.sweep import SweepSpec
+from accelsim.spec.system import SystemSpec
 from accelsim.spec.workload import WorkloadSpec
 from accelsim.yamlio import Document, read_yaml
 
@@ -26,10 +27,11 @@ MODELS: dict[str, type[BaseModel]] = {
     "workload": WorkloadSpec,
     "mapping": MappingSpec,
     "sweep": SweepSpec,
+    "system": SystemSpec,
 }
 """Kinds validated by a pydantic model here."""
 
-KINDS = ("hardware", "workload", "cascade", "mapping", "sweep")
+KINDS = ("hardware", "workload", "cascade", "mapping", "sweep", "system")
 """Every document kind accelsim reads; ``cascade`` is validated by the IR's own parser."""
 
 VERSIONS = (1,)

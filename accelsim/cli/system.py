@@ -1,0 +1,68 @@
+"""Commands on systems of several devices: ``collective``."""
+
+from __future__ import annotations
+
+import click
+
+from accelsim.cli.common import OUTPUT, cli, print_all
+
+DEFAULT_SIZES = tuple(8 * 8**i for i in range(11))
+"""8 B to 8 GiB, a factor of 8 apart (as ``nccl-tests -b 8 -e 8G -f 8``)."""
+
+
+def _bytes(text: str) -> float:
+    from accelsim.units import parse_quantity
+
+    try:
+        value = parse_quantity(text, "capacity").value
+    except Exception as exc:   # the units parser's message names what it expected
+        raise click.BadParameter(f"{text!r} is not a size ({exc})", param_hint="--size")
+    if not value > 0:
+        raise click.BadParameter(f"{text!r} is not a positive size", param_hint="--size")
+    return value
+
+
+@cli.command()
+@click.argument("system", type=click.Path())
+@click.option("--op", type=click.Choice(["all_reduce", "all_gather", "reduce_scatter",
+                                         "all_to_all", "send_recv"]),
+              default="all_reduce", show_default=True)
+@click.option("--algorithm", type=click.Choice(["ring", "tree"]), default="ring",
+              show_default=True, help="All-reduce algorithm.")
+@click.option("--size", "sizes", multiple=True, metavar="BYTES",
+              help="Message size as nccl-tests reports it, e.g. '1 GiB' (repeatable; default "
+                   "8 B to 8 GiB, a factor of 8 apart).")
+@click.option("--devices", type=click.IntRange(min=1), default=None,
+              help="Devices taking part (default: the whole group).")
+@click.option("--group", default=None, help="Device group (default: the first).")
+@click.option("--json", "json_path", type=OUTPUT, help="Write the rows as JSON.")
+def collective(system, op, algorithm, sizes, devices, group, json_path) -> None:
+    """Time a collective over SYSTEM's link: per size, the time, the algorithm and bus
+    bandwidths as nccl-tests defines them, and the protocol that wins.
+
+    Example:
+
+      accelsim collective hw_configs/systems/dgx-a100.yaml --op all_reduce --size 1GiB
+    """
+    from rich.table import Table
+
+    from accelsim.system import load_system
+
+    machine = load_system(str(system))
+    chosen = [_bytes(s) for s in sizes] or list(DEFAULT_SIZES)
+    rows = [machine.collective(op, size, devices, group, algorithm) for size in chosen]
+    table = Table(title=f"{op} ({algorithm}) on {machine.name}: {rows[0].devices} devices")
+    for name in ("size (B)", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "protocol"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(f"{r.size_bytes:,.0f}", f"{r.time_s * 1e6:,.2f}", f"{r.algbw / 1e9:.2f}",
+                      f"{r.busbw / 1e9:.2f}", r.protocol)
+    link = machine.link_of(machine.group(group).name)
+    lines = [f"link        {link.name}: {link.link.kind}, {link.link.topology}, "
+             f"{link.link.bytes_per_s / 1e9:g} GB/s per device and direction"]
+    if json_path:
+        from accelsim.report import write_json
+
+        write_json(json_path, {"system": machine.name, "link": link.name, "rows": [
+            dict(r._asdict(), algbw=r.algbw, busbw=r.busbw) for r in rows]})
+    print_all([table], lines)
