@@ -21,7 +21,7 @@ Einsum is mapped on its own, as one kernel.  Each kernel is then one row:
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
 from accelsim.arch import Architecture, load_architecture
@@ -123,6 +123,8 @@ def evaluate_workload(hardware: Any, workload: Any, request: Request | None = No
     if request is None:
         request = Request.for_workload(spec)
     lowered = lower(spec, request).in_place()   # a decode step appends to its cache in place
+    if request.kernel_ends:
+        lowered = replace(lowered, kernel_ends=frozenset(_named(lowered, request.kernel_ends)))
     parts = [(part, cascade, count) for part, cascade, count in
              (("pre", lowered.pre, 1), ("layer", lowered.layer, lowered.layers),
               ("post", lowered.post, 1)) if cascade]
@@ -147,7 +149,8 @@ def _fused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum):
 
         start = time.perf_counter()
         found = search_cascade(BoundCascade(cascade, lowered.sizes, lowered.dtypes,
-                                            lowered.roles), arch, objective_weights(objective),
+                                            lowered.roles, lowered.kernel_ends), arch,
+                               objective_weights(objective),
                                budget or MEMBER_BUDGET, seed, strategy,
                                callback=progress)
         share = (time.perf_counter() - start) / len(found.groups)
@@ -158,6 +161,13 @@ def _fused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum):
         evaluated += found.evaluated
         offset += len(cascade.einsums)
     return results, evaluated
+
+
+def _named(lowered, names) -> set[str]:
+    """The Einsums of ``lowered`` called ``names``, or a group's copy of one (``AO_1``)."""
+    every = {e.name for c in lowered.cascades for e in c.einsums}
+    return {e for e in every
+            if e in names or (e.rsplit("_", 1)[0] in names and e.rsplit("_", 1)[1].isdigit())}
 
 
 def _unfused(arch, lowered, parts, objective, strategy, budget, seed, on_einsum):

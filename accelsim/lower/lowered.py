@@ -67,6 +67,10 @@ class Lowered:
     copies so that it runs; a kernel writes the new entry into the cache in place and
     reads the cache once (:meth:`in_place`)."""
 
+    kernel_ends: frozenset = frozenset()
+    """Einsums after which a kernel must end (their output leaves the device: the
+    all-reduces of tensor parallelism), from :attr:`accelsim.lower.Request.kernel_ends`."""
+
     def in_place(self) -> "Lowered":
         """The model as kernels run it, for costing: each appended cache (:attr:`appends`)
         is read where it is stored, with the new entry already written there (the new

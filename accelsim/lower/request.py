@@ -61,6 +61,10 @@ class Request:
     """Lower the embedding cascade that runs before the layers."""
     lm_head: bool = False
     """Lower the final norm and LM head that run after the layers."""
+    kernel_ends: tuple[str, ...] = ()
+    """Einsums (by canonical name, e.g. ``AO``) after which a fused kernel must end: their
+    output leaves the device, as before a tensor-parallel all-reduce.  In a variable-length
+    batch the name covers every group's copy (``AO_1``, ``AO_2`` ...)."""
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
@@ -80,6 +84,11 @@ class Request:
         if many is not None and batch != many:
             raise SpecError(f"batch {batch} disagrees with {many} sequence lengths")
         precision(self.dtype)
+        if isinstance(self.kernel_ends, str) or not all(
+                isinstance(n, str) for n in self.kernel_ends):
+            raise SpecError(f"kernel_ends must be a list of Einsum names, got "
+                            f"{self.kernel_ends!r}")
+        object.__setattr__(self, "kernel_ends", tuple(self.kernel_ends))
         attention = self.attention
         if attention is None:
             attention = "3pass" if self.fuse else (

@@ -80,6 +80,8 @@ def search_cascade(target: BoundCascade, arch: Architecture, weights: Mapping[st
         for i in range(1, n + 1):
             table.alone_at(i)
             for j in range(max(0, i - max_group), i - 1):
+                if any(e.name in target.kernel_ends for e in einsums[j:i - 1]):
+                    continue
                 group = target.group(e.name for e in einsums[j:i])
                 if not candidate(group) or table.beyond(i, j, floor(group)):
                     continue

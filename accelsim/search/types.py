@@ -189,6 +189,9 @@ class BoundCascade:
     sizes: Mapping[str, int]
     dtypes: Mapping[str, str] = field(default_factory=dict)
     roles: Mapping[str, str] = field(default_factory=dict)
+    kernel_ends: frozenset = frozenset()
+    """Einsums whose output must leave the chip (a tensor-parallel all-reduce follows them):
+    a fused group may end with one, never continue past it."""
 
     def group(self, members) -> FusedGroup:
         return FusedGroup(self.cascade, tuple(members), self.sizes, self.dtypes, self.roles)
