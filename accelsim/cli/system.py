@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from accelsim.cli.common import OUTPUT, cli, print_all
+from accelsim.cli.common import OUTPUT, cli, print_all, request_options, workload_options
+from accelsim.cli.tools import plot
 
 DEFAULT_SIZES = tuple(8 * 8**i for i in range(11))
 """8 B to 8 GiB, a factor of 8 apart (as ``nccl-tests -b 8 -e 8G -f 8``)."""
@@ -66,3 +67,65 @@ def collective(system, op, algorithm, sizes, devices, group, json_path) -> None:
         write_json(json_path, {"system": machine.name, "link": link.name, "rows": [
             dict(r._asdict(), algbw=r.algbw, busbw=r.busbw) for r in rows]})
     print_all([table], lines)
+
+
+def is_system(path) -> bool:
+    """Whether ``path`` is a system spec (``kind: system``)."""
+    from accelsim.spec.load import read_document
+
+    return read_document(str(path))[1] == "system"
+
+
+def evaluate_on_system(system_path, target, request, options) -> None:
+    """``accelsim evaluate SYSTEM WORKLOAD``: one device's kernels, then the system's
+    collectives, stages and totals (accelsim.system.parallel)."""
+    from accelsim import report as out
+    from accelsim.lower import is_workload
+    from accelsim.system import load_system
+    from accelsim.system.parallel import Parallelism, evaluate_system
+
+    if not is_workload(target):
+        raise click.UsageError("a system evaluates a workload (workloads/*.yaml or a "
+                               "config.json), not a cascade")
+    system = load_system(str(system_path))
+    tp = options["tp"] or system.group(options["group"]).count // options["pp"]
+    plan = Parallelism(tp, options["pp"], options["microbatches"], options["overlap"])
+    result = evaluate_system(system, str(target), request, plan, options["group"],
+                             strategy=options["strategy"], budget=options["budget"])
+    if options["json_path"]:
+        out.write_json(options["json_path"], {"schema_version": out.SCHEMA_VERSION,
+                                              "system": result.to_dict()})
+    if not options["quiet"]:
+        print_all([out.workload_table(result.device)], out.system_lines(result))
+
+
+@plot.command("timeline")
+@click.argument("system", type=click.Path())
+@click.argument("workload", type=click.Path())
+@workload_options
+@click.option("--tp", type=click.IntRange(min=1), default=None,
+              help="Tensor-parallel degree (default: every device of the group).")
+@click.option("--overlap", type=click.Choice(["none", "ladder"]), default="none",
+              show_default=True)
+@click.option("--group", default=None, help="Device group (default: the first).")
+@click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Layers drawn.")
+@click.option("--budget", type=click.IntRange(min=1), default=None)
+@click.option("--output", "-o", required=True, type=OUTPUT, help="PNG or SVG file.")
+def plot_timeline(system, workload, **options) -> None:
+    """A Gantt chart of a tensor-parallel layer's compute and all-reduce streams.
+
+    Example: accelsim plot timeline hw_configs/systems/dgx-h100.yaml workloads/llama-3-8b.yaml --phase decode --overlap ladder -o timeline.png
+    """
+    from accelsim.lower import Request
+    from accelsim.report.plots import timeline
+    from accelsim.system import load_system
+    from accelsim.system.parallel import Parallelism, evaluate_system
+
+    request = Request.for_workload(workload, **request_options(options))
+    machine = load_system(str(system))
+    tp = options["tp"] or machine.group(options["group"]).count
+    result = evaluate_system(machine, str(workload), request,
+                             Parallelism(tp, overlap=options["overlap"]), options["group"],
+                             budget=options["budget"])
+    click.echo(timeline(result, options["output"], options["layers"]))

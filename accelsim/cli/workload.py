@@ -43,6 +43,17 @@ from accelsim.cli.common import (OUTPUT, check_roles, cli, parse_roles, parse_si
               show_default=True,
               help="GPUs: per-kernel overhead of kernels launched back to back into one "
                    "stream (async), or each followed by a synchronize (sync).")
+@click.option("--tp", type=click.IntRange(min=1), default=None,
+              help="Systems: tensor-parallel degree (default: the group's devices / --pp).")
+@click.option("--pp", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Systems: pipeline stages.")
+@click.option("--microbatches", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Systems: microbatches the batch is split into.")
+@click.option("--group", default=None, help="Systems: the device group (default: the first).")
+@click.option("--overlap", type=click.Choice(["none", "ladder"]), default="none",
+              show_default=True,
+              help="Systems: all-reduces after their block (none), or overlapped with the next "
+                   "block's compute (Ladder Residual).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
 def evaluate(hardware, target, **options) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
@@ -63,8 +74,18 @@ def evaluate(hardware, target, **options) -> None:
     from accelsim.arch import load_architecture
     from accelsim.lower import Request, is_workload
 
+    from accelsim.cli.system import evaluate_on_system, is_system
+
     given = request_options(options)
     json_path, csv_path, quiet = options["json_path"], options["csv_path"], options["quiet"]
+    if is_system(hardware):
+        ends = is_workload(target) and _ends(target, options["ends"])[0]
+        request = Request.for_workload(target, **given, embeddings=ends, lm_head=ends)
+        return evaluate_on_system(hardware, target, request, options)
+    if ((options["tp"] or 1) > 1 or options["pp"] > 1 or options["microbatches"] > 1
+            or options["overlap"] != "none"):
+        raise click.UsageError("--tp, --pp, --microbatches and --overlap need a system spec "
+                               "(kind: system, e.g. hw_configs/systems/dgx-h100.yaml)")
     if is_workload(target):
         ends, left_out = _ends(target, options["ends"])
         request = Request.for_workload(target, **given, embeddings=ends, lm_head=ends)

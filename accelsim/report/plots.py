@@ -150,3 +150,29 @@ def lower_bound_curve(bound, capacities, path: str | os.PathLike, found=None) ->
     ax.set_title(f"{bound.einsum.name}: {bound.einsum.text}", fontsize=9)
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
+
+
+def timeline(result, path: str | os.PathLike, layers: int = 2) -> str:
+    """A Gantt chart of ``layers`` layers of a workload on a system
+    (accelsim.system.parallel.SystemResult): the compute stream's blocks (attention, FFN) and
+    the communication stream's all-reduces, as the overlap in use places them."""
+    from accelsim.system.parallel import block_compute_s
+    from accelsim.system.schedule import chain_timeline
+
+    plt, fig, ax = _figure(path)
+    compute = list(block_compute_s(result.device)) * layers
+    reduce = [c.time_s for c in result.collectives] * layers or [0.0] * len(compute)
+    rows = {"compute": 1, "communication": 0}
+    colours = ("tab:blue", "tab:orange")
+    for stream, k, start, end in chain_timeline(compute, reduce, result.parallelism.overlap):
+        if end > start:
+            ax.broken_barh([(start * 1e6, (end - start) * 1e6)], (rows[stream] - 0.4, 0.8),
+                           color=colours[k % 2], edgecolor="black")
+            ax.text((start + end) / 2 * 1e6, rows[stream], f"{'AF'[k % 2]}{k // 2}",
+                    ha="center", va="center", fontsize=8)
+    ax.set_yticks([0, 1], ["all-reduce", "compute"])
+    ax.set_xlabel("time (us)")
+    plan = result.parallelism
+    ax.set_title(f"{result.device.workload} on {result.system}: TP {plan.tp}, overlap "
+                 f"{plan.overlap}; A: attention, F: FFN (layer index)")
+    return _save(plt, fig, path)

@@ -195,3 +195,37 @@ def cascade_search_lines(found, objective: str | None = None) -> list[str]:
     lines.append(f"searched    {found.evaluated:,} mappings, {found.candidates} candidate "
                  f"groups in {found.elapsed_s:.2f} s{aim}")
     return lines
+
+
+def system_lines(result) -> list[str]:
+    """Totals of a workload on a system (accelsim.system.parallel.SystemResult)."""
+    plan = result.parallelism
+    lines = [f"system      {result.system}, group {result.group!r}: TP {plan.tp} x PP {plan.pp}, "
+             f"{plan.microbatches} microbatch(es)",
+             "table       one device of one stage, one microbatch"]
+    for name, c in zip(("attention", "ffn"), result.collectives):
+        lines.append(f"all-reduce  {name}: {_si(c.size_bytes, 'B')} over {c.devices} devices in "
+                     f"{_si(c.time_s, 's')} ({c.protocol}, {c.busbw / 1e9:.1f} GB/s bus)")
+    if result.transfer is not None:
+        lines.append(f"transfer    {_si(result.transfer.size_bytes, 'B')} between stages in "
+                     f"{_si(result.transfer.time_s, 's')}")
+    comm = result.layer_comm_s
+    share = comm / (comm + result.layer_compute_s) if comm else 0.0
+    lines += [
+        f"per layer   compute {_si(result.layer_compute_s, 's')} + communication "
+        f"{_si(comm, 's')} ({share:.0%} of the two)",
+    ]
+    if plan.overlap != "none":
+        lines.append(f"overlap     {plan.overlap}: {_si(result.model_latency_s, 's')} against "
+                     f"{_si(result.standard_latency_s, 's')} without overlap ("
+                     f"{result.standard_latency_s / result.model_latency_s:.3f}x)")
+    lines += [
+        "stages      " + ", ".join(_si(s, "s") for s in result.stage_s)
+        + (f"; bubble {result.bubble:.0%}" if plan.pp > 1 else ""),
+        f"model       {_si(result.model_latency_s, 's')}  ({result.tokens} token(s): "
+        f"{result.tokens_per_s:,.1f} tokens/s)",
+        f"per device  weights {_si(result.weights_bytes, 'B')} + KV "
+        f"{_si(result.kv_cache_bytes, 'B')} {'<=' if result.fits else '>'} "
+        f"{_si(result.capacity_bytes, 'B')}: {'fits' if result.fits else 'does NOT fit'}",
+    ]
+    return lines

@@ -46,6 +46,8 @@ HEAD_DIM = [
     ("fusemax-trxl", 1024, 16, 64),
     ("fusemax-t5", 512, 8, 64),
     ("fusemax-xlm", 2048, 16, 128),  # FuseMax: head size 128
+    ("gpt3-175b", 12288, 96, 128),   # Brown et al. 2020 Table 2.1: d_head 128
+    ("llama-3-70b", 8192, 64, 128),
 ]
 
 
@@ -56,7 +58,8 @@ def test_head_dim(name, hidden, heads, head_dim):
     assert (model.head_dim or model.hidden // model.heads) == head_dim
 
 
-@pytest.mark.parametrize("name, group", [("llama-3-8b", 4), ("mistral-7b", 4), ("llama-2-7b", 1)])
+@pytest.mark.parametrize("name, group", [("llama-3-8b", 4), ("mistral-7b", 4), ("llama-2-7b", 1),
+                                         ("llama-3-70b", 8)])
 def test_kv_group_size(name, group):
     model = _model(name)  # 32 query heads over 8 KV heads = 4 per group; Llama-2-7B has no GQA
     assert model.heads // (model.kv_heads or model.heads) == group
