@@ -88,6 +88,10 @@ def evaluate_on_system(system_path, target, request, options) -> None:
         raise click.UsageError("a system evaluates a workload (workloads/*.yaml or a "
                                "config.json), not a cascade")
     system = load_system(str(system_path))
+    if options["offload_attention"]:
+        return _offload(system, str(target), request, options)
+    if options["price"]:
+        raise click.UsageError("--price is for --offload-attention (cost per token)")
     tp = options["tp"] or system.group(options["group"]).count // options["pp"]
     plan = Parallelism(tp, options["pp"], options["microbatches"], options["overlap"])
     result = evaluate_system(system, str(target), request, plan, options["group"],
@@ -129,3 +133,40 @@ def plot_timeline(system, workload, **options) -> None:
                              Parallelism(tp, overlap=options["overlap"]), options["group"],
                              budget=options["budget"])
     click.echo(timeline(result, options["output"], options["layers"]))
+
+
+def _prices(pairs: tuple[str, ...], system) -> dict[str, float]:
+    prices = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            prices[system.group(name.strip()).name] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{pair!r} is not GROUP=USD_PER_DEVICE_HOUR (e.g. "
+                                     "attention=1.49)", param_hint="--price") from None
+        if not prices[name.strip()] > 0:
+            raise click.BadParameter(f"{pair!r}: a price must be positive", param_hint="--price")
+    return prices
+
+
+def _offload(system, target: str, request, options) -> None:
+    """evaluate --offload-attention: the offloaded decode step beside the compute group
+    alone (accelsim.system.offload), and cost per token where --price gives prices."""
+    from accelsim import report as out
+    from accelsim.system.offload import evaluate_offload
+    from accelsim.system.parallel import Parallelism, evaluate_system
+
+    compute = system.group(options["group"]).name
+    prices = _prices(options["price"], system)
+    search = dict(strategy=options["strategy"], budget=options["budget"])
+    result = evaluate_offload(system, target, request, compute, options["offload_attention"],
+                              **search)
+    alone = evaluate_system(system, target, request, Parallelism(result.devices[0]), compute,
+                            **search)
+    if options["json_path"]:
+        out.write_json(options["json_path"], {"schema_version": out.SCHEMA_VERSION,
+                                              "offload": result.to_dict(alone.tokens_per_s)})
+    if not options["quiet"]:
+        print_all([out.workload_table(result.compute)],
+                  out.offload_lines(result, alone, prices, options["offload_attention"],
+                                    compute))

@@ -54,6 +54,12 @@ from accelsim.cli.common import (OUTPUT, check_roles, cli, parse_roles, parse_si
               show_default=True,
               help="Systems: all-reduces after their block (none), or overlapped with the next "
                    "block's compute (Ladder Residual).")
+@click.option("--offload-attention", default=None, metavar="GROUP",
+              help="Systems, decode: run attention on device group GROUP and the rest on "
+                   "--group (Lamina's attention offloading).")
+@click.option("--price", multiple=True, metavar="GROUP=USD",
+              help="With --offload-attention: a device group's price per device-hour, for "
+                   "cost per token (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
 def evaluate(hardware, target, **options) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.
@@ -83,8 +89,9 @@ def evaluate(hardware, target, **options) -> None:
         request = Request.for_workload(target, **given, embeddings=ends, lm_head=ends)
         return evaluate_on_system(hardware, target, request, options)
     if ((options["tp"] or 1) > 1 or options["pp"] > 1 or options["microbatches"] > 1
-            or options["overlap"] != "none"):
-        raise click.UsageError("--tp, --pp, --microbatches and --overlap need a system spec "
+            or options["overlap"] != "none" or options["offload_attention"]):
+        raise click.UsageError("--tp, --pp, --microbatches, --overlap and --offload-attention "
+                               "need a system spec "
                                "(kind: system, e.g. hw_configs/systems/dgx-h100.yaml)")
     if is_workload(target):
         ends, left_out = _ends(target, options["ends"])

@@ -229,3 +229,33 @@ def system_lines(result) -> list[str]:
         f"{_si(result.capacity_bytes, 'B')}: {'fits' if result.fits else 'does NOT fit'}",
     ]
     return lines
+
+
+def offload_lines(result, alone, prices: dict, attention: str, compute: str) -> list[str]:
+    """An offloaded decode step (accelsim.system.offload.OffloadResult) beside the compute
+    group alone (``alone``, a SystemResult); cost per token where ``prices`` (group -> USD
+    per device-hour) names both groups."""
+    n_c, n_a = result.devices
+    (weights, _, cap_c), (_, kv, cap_a) = result.memory
+    lines = [
+        f"offload     attention on {attention!r} ({n_a} devices), the rest on {compute!r} "
+        f"(TP {n_c}); the table is one {compute!r} device",
+        f"per layer   compute {_si(result.compute_s, 's')} (all-reduces included), to "
+        f"attention {_si(result.to_attention.time_s, 's')}, attention "
+        f"{_si(result.attention_s, 's')}, back {_si(result.from_attention.time_s, 's')}",
+        f"one batch   {_si(result.latency_s, 's')} per step ({result.tokens} token(s))",
+        f"pipelined   two batches in flight: {_si(result.period_s, 's')} per layer, "
+        f"{result.tokens_per_s:,.1f} tokens/s",
+        f"alone       {compute!r} alone (TP {n_c}): {alone.tokens_per_s:,.1f} tokens/s, "
+        f"{'fits' if alone.fits else 'does NOT fit'}",
+        f"memory      {compute!r} device weights {_si(weights, 'B')} of {_si(cap_c, 'B')}; "
+        f"{attention!r} device KV {_si(kv, 'B')} of {_si(cap_a, 'B')}: "
+        f"{'fits' if result.fits else 'does NOT fit'}",
+    ]
+    if compute in prices and attention in prices:
+        both = result.cost_per_token((prices[compute], prices[attention]))
+        own = n_c * prices[compute] / 3600 / alone.tokens_per_s
+        lines.append(f"cost        per million tokens: offloaded ${both * 1e6:,.3f}, "
+                     f"{compute!r} alone ${own * 1e6:,.3f} (${prices[compute]:g} and "
+                     f"${prices[attention]:g} per device-hour)")
+    return lines
