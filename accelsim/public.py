@@ -29,6 +29,10 @@ PUBLIC = {
     "Report": "accelsim.model",
     "evaluate": "accelsim.model.api",
     "evaluate_workload": "accelsim.pipeline",
+    "load_system": "accelsim.system",
+    "Parallelism": "accelsim.system.parallel",
+    "evaluate_system": "accelsim.system.parallel",
+    "evaluate_offload": "accelsim.system.offload",
 }
 """Top-level name -> the module that defines it."""
 

@@ -95,7 +95,8 @@ def evaluate_on_system(system_path, target, request, options) -> None:
     tp = options["tp"] or system.group(options["group"]).count // options["pp"]
     plan = Parallelism(tp, options["pp"], options["microbatches"], options["overlap"])
     result = evaluate_system(system, str(target), request, plan, options["group"],
-                             strategy=options["strategy"], budget=options["budget"])
+                             not options["ignore_fit"], strategy=options["strategy"],
+                             budget=options["budget"])
     if options["json_path"]:
         out.write_json(options["json_path"], {"schema_version": out.SCHEMA_VERSION,
                                               "system": result.to_dict()})
@@ -160,9 +161,9 @@ def _offload(system, target: str, request, options) -> None:
     prices = _prices(options["price"], system)
     search = dict(strategy=options["strategy"], budget=options["budget"])
     result = evaluate_offload(system, target, request, compute, options["offload_attention"],
-                              **search)
+                              not options["ignore_fit"], **search)
     alone = evaluate_system(system, target, request, Parallelism(result.devices[0]), compute,
-                            **search)
+                            False, **search)     # the report says whether it fits
     if options["json_path"]:
         out.write_json(options["json_path"], {"schema_version": out.SCHEMA_VERSION,
                                               "offload": result.to_dict(alone.tokens_per_s)})

@@ -60,6 +60,9 @@ from accelsim.cli.common import (OUTPUT, check_roles, cli, parse_roles, parse_si
 @click.option("--price", multiple=True, metavar="GROUP=USD",
               help="With --offload-attention: a device group's price per device-hour, for "
                    "cost per token (repeatable).")
+@click.option("--ignore-fit", is_flag=True,
+              help="Systems: evaluate a plan whose weights and KV cache overflow a device "
+                   "(refused otherwise).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing; exit status only.")
 def evaluate(hardware, target, **options) -> None:
     """Evaluate a workload (or a cascade under a mapping) on HARDWARE.

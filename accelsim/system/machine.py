@@ -72,6 +72,10 @@ class System:
         raise SpecError(f"no device group {name!r} in {self.name}; its groups are "
                         f"{', '.join(g.name for g in self.groups)}", file=self.file)
 
+    def index(self, name: str) -> int:
+        """Position of group ``name`` in the system file's ``devices`` list."""
+        return [g.name for g in self.groups].index(self.group(name).name)
+
     def link_of(self, *groups: str) -> SystemLink:
         """The first link that joins every one of ``groups``."""
         for link in self.links:

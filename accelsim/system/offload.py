@@ -32,7 +32,7 @@ from accelsim.errors import SpecError
 from accelsim.lower import Request, load_workload, lower
 from accelsim.lower.phases import head_dim
 from accelsim.system.collectives import Collective, collective
-from accelsim.system.parallel import TP_REDUCED, shard
+from accelsim.system.parallel import TP_REDUCED, check_fits, per_device_bytes, shard
 
 SENT = ("Q", "KNEW", "VNEW")
 """What the compute group sends the attention group each layer (accelsim.lower.layer)."""
@@ -133,10 +133,12 @@ class OffloadResult:
 
 
 def evaluate_offload(system, workload: Any, request: Request, compute: str, attention: str,
-                     **search: Any) -> OffloadResult:
+                     check_fit: bool = True, **search: Any) -> OffloadResult:
     """A decode step of ``workload`` with its attention on group ``attention`` and the rest
     on group ``compute`` of ``system`` (module docstring); ``search`` goes to
-    :func:`accelsim.pipeline.evaluate_workload`."""
+    :func:`accelsim.pipeline.evaluate_workload`.  A compute device that cannot hold its
+    weights, or an attention device its KV cache, is refused unless ``check_fit`` is
+    False."""
     from accelsim.pipeline import evaluate_workload
 
     if request.phase != "decode":
@@ -147,6 +149,13 @@ def evaluate_offload(system, workload: Any, request: Request, compute: str, atte
     groups = system.group(compute), system.group(attention)
     request = replace(request, kernel_ends=tuple(request.kernel_ends) + KERNEL_ENDS)
     parts = [shard(spec, g.count, file) for g in groups]
+    if check_fit:
+        weights = per_device_bytes(parts[0], request, (spec.model.layers,))[0]
+        kv = per_device_bytes(parts[1], request, (spec.model.layers,))[1]
+        for g, needed, what in ((groups[0], weights, "the weights"), (groups[1], kv,
+                                                                      "the KV cache")):
+            check_fits(needed, g.arch, what, (system.file, f"devices[{system.index(g.name)}]"
+                                                           ".count"))
     results = [evaluate_workload(g.arch, part, request, **search)
                for g, part in zip(groups, parts)]
     core = attention_core(lower(parts[1], request).in_place().layer)

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from accelsim.dtypes import BYTES_PER_ELEMENT
 from accelsim.errors import SpecError
 from accelsim.lower import Request, load_workload
-from accelsim.lower.params import parameter_count
+from accelsim.lower.params import kv_cache_bytes_per_token, parameter_count
 from accelsim.lower.phases import head_dim, prompt_length
 from accelsim.system.collectives import Collective, collective
 from accelsim.system.schedule import OVERLAPS, chain_s
@@ -172,9 +172,12 @@ def _microbatch(request: Request, microbatches: int) -> Request:
 
 
 def evaluate_system(system, workload: Any, request: Request, plan: Parallelism = Parallelism(),
-                    group: str | None = None, **search: Any) -> SystemResult:
+                    group: str | None = None, check_fit: bool = True,
+                    **search: Any) -> SystemResult:
     """Evaluate ``workload`` on ``plan.tp x plan.pp`` devices of ``group`` (module
-    docstring); ``search`` goes to :func:`accelsim.pipeline.evaluate_workload`."""
+    docstring); ``search`` goes to :func:`accelsim.pipeline.evaluate_workload`.  A plan
+    whose weights and KV cache overflow a device is refused unless ``check_fit`` is
+    False."""
     from accelsim.pipeline import evaluate_workload
 
     found = system.group(group)
@@ -191,6 +194,12 @@ def evaluate_system(system, workload: Any, request: Request, plan: Parallelism =
         raise SpecError(f"{plan.pp} pipeline stages for {spec.model.layers} layers",
                         file=file, path="model.layers")
     part = shard(spec, plan.tp, file)
+    layers = stage_layers(spec.model.layers, plan.pp)
+    weights, kv = per_device_bytes(part, request, layers)
+    if check_fit:
+        check_fits(weights + kv, found.arch, f"weights {weights / 1e9:.2f} GB + KV cache "
+                   f"{kv / 1e9:.2f} GB", (system.file, f"devices[{system.index(found.name)}]"
+                                                       ".count"))
     micro = _microbatch(request, plan.microbatches)
     if plan.tp > 1:    # the all-reduces follow the attention and FFN output projections
         micro = replace(micro, kernel_ends=tuple(micro.kernel_ends) + TP_REDUCED)
@@ -200,7 +209,6 @@ def evaluate_system(system, workload: Any, request: Request, plan: Parallelism =
         micro.precision.activations]
     collectives = tuple(system.collective("all_reduce", moved, plan.tp, found.name)
                         for _ in ("attention", "ffn")) if plan.tp > 1 else ()
-    layers = stage_layers(spec.model.layers, plan.pp)
     transfer = collective("send_recv", moved, 2, link) if plan.pp > 1 else None
 
     def total(overlap: str) -> tuple[tuple[float, ...], float]:
@@ -208,8 +216,6 @@ def evaluate_system(system, workload: Any, request: Request, plan: Parallelism =
         return stages, pipeline_s(stages, plan.microbatches, transfer.time_s if transfer else 0)
 
     stages, latency = total(plan.overlap)
-    weights, kv = _per_device_bytes(part, request, device, layers)
-    kv *= plan.microbatches      # every microbatch's sequences keep their cache
     return SystemResult(system.name, found.name, plan, device, collectives, stages, transfer,
                         latency, _tokens(spec, request), weights, kv,
                         found.arch.levels[0].capacity_bytes, total("none")[1])
@@ -238,14 +244,37 @@ def _stages(device, collectives, layers: tuple[int, ...], overlap: str) -> tuple
                  for i, n in enumerate(layers))
 
 
-def _per_device_bytes(part, request: Request, device, layers: tuple[int, ...]):
-    """(weights, KV cache) on the busiest device: its stage's layers of the shard, the
-    embeddings on the first stage and the LM head on the last (the whole batch's cache)."""
+def _context(spec, request: Request) -> int:
+    """Tokens in the KV cache after the step: every prompt token (prefill), or each
+    sequence's cache plus its new token (decode)."""
+    if request.phase == "prefill":
+        return _tokens(spec, request)
+    kv = request.kv_len
+    return sum(k + 1 for k in kv) if isinstance(kv, tuple) else request.batch * (kv + 1)
+
+
+def per_device_bytes(part, request: Request, layers: tuple[int, ...]) -> tuple[float, float]:
+    """(weights, KV cache) on the busiest device: its stage's layers of the shard ``part``,
+    the embeddings on the first stage and the LM head on the last; the cache of the whole
+    batch (every microbatch) for its stage's layers."""
     size = BYTES_PER_ELEMENT[request.precision.weights]
-    per_layer = parameter_count(part, embeddings=False, lm_head=False) / part.model.layers
-    pre = parameter_count(part, embeddings=True, lm_head=False) - per_layer * part.model.layers
-    post = parameter_count(part, embeddings=False, lm_head=True) - per_layer * part.model.layers
+    total = part.model.layers
+    per_layer = parameter_count(part, embeddings=False, lm_head=False) / total
+    pre = parameter_count(part, embeddings=True, lm_head=False) - per_layer * total
+    post = parameter_count(part, embeddings=False, lm_head=True) - per_layer * total
     weights = max(n * per_layer + (pre if i == 0 else 0) + (post if i == len(layers) - 1 else 0)
                   for i, n in enumerate(layers)) * size
-    kv_per_layer = device.kv_cache_bytes / part.model.layers
-    return weights, max(layers) * kv_per_layer
+    if not part.model.causal:      # encoders keep no cache between steps
+        return weights, 0.0
+    kv = kv_cache_bytes_per_token(part, request.precision.kv) * _context(part, request)
+    return weights, kv * max(layers) / total
+
+
+def check_fits(needed: float, arch, what: str, where: tuple[str | None, str]) -> None:
+    """Refuse a plan whose busiest device needs more than its backing store holds."""
+    capacity = arch.levels[0].capacity_bytes
+    if needed > capacity:
+        raise SpecError(f"does not fit: {what} need {needed / 1e9:.2f} GB per device, more than "
+                        f"the {capacity / 1e9:.2f} GB of {arch.name}'s {arch.levels[0].name}; "
+                        "use more devices (--tp, --pp) or a smaller batch, or --ignore-fit to "
+                        "evaluate anyway", file=where[0], path=where[1])

@@ -145,3 +145,20 @@ def test_no_kernel_of_a_shard_runs_past_an_all_reduce(dgx):
 def test_kernel_ends_must_be_names():
     with pytest.raises(SpecError, match="kernel_ends must be a list of Einsum names"):
         Request(kernel_ends="AO")
+
+
+def test_a_plan_that_overflows_a_device_is_refused_unless_asked(dgx, run_cli):
+    # GPT-3 175B in bf16 over 4 devices: 174.6e9 x 2 B / 4 = 87.3 GB of weights per device
+    # before the norms, more than an H100's 80 GB
+    gpt3 = str(ROOT / "workloads" / "gpt3-175b.yaml")
+    request = Request.for_workload(gpt3, phase="decode", kv_len=16)
+    with pytest.raises(SpecError, match="does not fit: weights 87.") as caught:
+        evaluate_system(dgx, gpt3, request, Parallelism(tp=4), budget=5)
+    assert caught.value.location.path == "devices[0].count"
+    code, out, err = run_cli("evaluate", DGX_H100, gpt3, "--tp", "4", "--phase", "decode",
+                             "--kv", "16")
+    assert code == 2 and "dgx-h100.yaml: devices[0].count: does not fit" in err
+    code, out, err = run_cli("evaluate", DGX_H100, gpt3, "--tp", "4", "--phase", "decode",
+                             "--kv", "16", "--budget", "5", "--ignore-fit", "--no-ends")
+    assert code == 0, err
+    assert "does NOT fit" in out
