@@ -81,7 +81,8 @@ def workload_options(func):
                      help="Prompt length (prefill; default 512, for a ViT its patches + 1)."),
         click.option("--kv", "kv_len", type=click.IntRange(min=1), default=None,
                      help="KV-cache length (decode; defaults to --seq)."),
-        click.option("--dtype", default="bf16", show_default=True),
+        click.option("--dtype", default="bf16", show_default=True,
+                     help="One element type, or weights=int8,activations=fp16,kv=fp8."),
         click.option("--attention", default=None, help="3pass, 2pass, 1pass, flash2, splitkv."),
     ]
     for option in reversed(options):

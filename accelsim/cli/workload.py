@@ -18,7 +18,9 @@ from accelsim.cli.common import (OUTPUT, check_roles, cli, parse_roles, parse_si
               help="Prompt length (prefill; default 512, for a ViT its patches + 1).")
 @click.option("--kv", "kv_len", type=click.IntRange(min=1), default=None,
               help="KV-cache length (decode; defaults to --seq).")
-@click.option("--dtype", default="bf16", show_default=True, help="Element type of everything.")
+@click.option("--dtype", default="bf16", show_default=True,
+              help="Element type of everything, or per tensor class: "
+                   "weights=int8,activations=fp16,kv=fp8 (accum too).")
 @click.option("--attention", default=None,
               help="Attention variant: 3pass, 2pass, 1pass, flash2, splitkv "
                    "(default 3pass, fused by the search; with --no-fuse flash2 for "

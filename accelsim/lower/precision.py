@@ -54,12 +54,15 @@ class Precision:
 def precision(dtype: "str | Mapping[str, str] | Precision") -> Precision:
     """Element types from one name (``"bf16"``), a dict per class, or a :class:`Precision`.
 
-    With one name, weights, activations and KV cache use it and accumulators use fp32 when it
+    A string ``weights=int8,activations=fp16,kv=fp8`` (the command line's form) is read as
+    that dict.  With one name, weights, activations and KV cache use it and accumulators use fp32 when it
     is narrower than 32 bits (int32 for int8/int4/int16), else the name itself.  In a dict,
     ``kv`` defaults to ``activations``, ``activations`` to ``weights`` and ``accum`` as above.
     """
     if isinstance(dtype, Precision):
         return dtype
+    if isinstance(dtype, str) and "=" in dtype:     # the command line's CLASS=TYPE,...
+        dtype = _pairs(dtype)
     if isinstance(dtype, str):
         _known(dtype, "dtype")
         return Precision(dtype, dtype, dtype, _default_accum(dtype))
@@ -79,6 +82,18 @@ def precision(dtype: "str | Mapping[str, str] | Precision") -> Precision:
         return Precision(weights, activations, kv, accum)
     raise SpecError(f"dtype must be an element type name such as 'bf16' or a dict of "
                     f"{', '.join(CLASSES)}, got {type(dtype).__name__}")
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """``weights=int8,activations=fp16`` as a dict; a piece without ``=`` is an error."""
+    pairs = {}
+    for piece in text.split(","):
+        key, sep, value = (p.strip() for p in piece.partition("="))
+        if not sep or not key or not value:
+            raise SpecError(f"{piece.strip()!r} in {text!r} is not CLASS=TYPE (e.g. "
+                            "weights=int8,activations=fp16,kv=fp8)", path="dtype")
+        pairs[key] = value
+    return pairs
 
 
 def _known(name, where: str) -> None:

@@ -92,6 +92,29 @@ def test_precision_follows_the_dtype_rules():
     assert Request(seq_len=8, dtype={"weights": "int8"}).precision == Precision(
         "int8", "int8", "int8", "int32")
     assert Request(seq_len=8).precision == Precision("bf16", "bf16", "bf16", "fp32")
+    # the command line's form: kv given, accumulators follow the activations (fp16 -> fp32)
+    assert Request(seq_len=8, dtype="weights=int4, activations=fp16,kv=fp8").precision == \
+        Precision("int4", "fp16", "fp8", "fp32")
+
+
+def test_the_command_line_takes_a_type_per_class(run_cli, tmp_path):
+    """Weights in int4 and a cache in fp8 hold a quarter and a half of their bf16 bytes."""
+    import json
+
+    hardware = str(ROOT / "hw_configs" / "h100-sxm5-80gb.yaml")
+    args = ("evaluate", hardware, str(LLAMA), "--phase", "decode", "--kv", "64", "--budget",
+            "10", "--quiet")
+    code, _, err = run_cli(*args, "--json", str(tmp_path / "b.json"))
+    assert code == 0, err
+    code, _, err = run_cli(*args, "--dtype", "weights=int4,kv=fp8,activations=bf16",
+                           "--json", str(tmp_path / "q.json"))
+    assert code == 0, err
+    plain, narrow = (json.loads((tmp_path / f"{n}.json").read_text())["workload"]
+                     for n in "bq")
+    assert narrow["weights_bytes"] == plain["weights_bytes"] / 4
+    assert narrow["kv_cache_bytes"] == plain["kv_cache_bytes"] / 2
+    code, out, err = run_cli(*args, "--dtype", "weights=int4,kv")
+    assert code == 2 and "'kv' in 'weights=int4,kv' is not CLASS=TYPE" in err
 
 
 @pytest.mark.parametrize("fields, message", [
