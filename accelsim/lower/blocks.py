@@ -17,6 +17,8 @@ declares the weights it needs and returns the name of its result.  Hidden states
 
 from __future__ import annotations
 
+import math
+
 from accelsim.lower.builder import CascadeBuilder
 
 ACTIVATIONS = {"gelu": "gelu({x})", "gelu_tanh": "gelu_tanh({x})", "relu": "max({x}, 0)",
@@ -98,3 +100,60 @@ def feed_forward(b: CascadeBuilder, x: str, y: str, activation: str, gelu: str,
 def residual(b: CascadeBuilder, x: str, branch: str, y: str) -> str:
     """``y = x + branch`` over [b, t, d]."""
     return b.add(f"{y}[b,t,d] = {x}[b,t,d] + {branch}[b,t,d]")
+
+
+def active_experts(experts: int, per_token: int, tokens: int) -> int:
+    """Experts that receive at least one of ``tokens`` tokens when each picks ``per_token``
+    of ``experts`` at random (uniform routing): experts x (1 - (1 - per_token/experts) **
+    tokens), rounded up."""
+    untouched = (1 - per_token / experts) ** tokens
+    return min(experts, max(per_token, math.ceil(experts * (1 - untouched) - 1e-9)))
+
+
+def mixture_of_experts(b: CascadeBuilder, x: str, y: str, shape, gelu: str,
+                       tokens: int) -> str:
+    """A mixture-of-experts FFN on ``x[b,t,d]`` for ``tokens`` tokens (Shazeer et al.,
+    arXiv:1701.06538; top-k routing as Mixtral, arXiv:2401.04088, Section 2.1):
+
+    * router: logits and their softmax over the experts the step activates (the top-k choice
+      among all ``experts`` is data-dependent; the cascade carries the active ones only,
+      ``WR[d,ex]``: the router's other logits, hidden x (experts - active) multiply-adds per
+      token, are left out);
+    * dispatch and combine as GShard writes them (Lepikhin et al., arXiv:2006.16668,
+      Algorithm 2): a one-hot mask ``DISP[b,t,ex,cap]`` (the top-k decision, an input: the
+      selection itself costs no arithmetic here) gathers each expert's tokens,
+      ``XE[ex,cap,d]``, and the gate-weighted mask scatters the experts' outputs back;
+    * the experts: :func:`feed_forward`'s matrices with an expert rank, over the experts the
+      step activates (:func:`active_experts`: all of them in a long prefill, about
+      ``experts_per_token`` per token in a small decode batch), each with ``cap`` =
+      ceil(tokens x k / active) rows (balanced routing, capacity factor 1).
+
+    Dispatch and combine count as multiply-adds (the one-hot einsums), not as FLOPs of
+    matrix products; a GPU kernel that gathers rows instead does less."""
+    k, experts = shape.experts_per_token, shape.experts
+    active = active_experts(experts, k, tokens)
+    b.rank("EX", active)
+    b.rank("CAP", math.ceil(tokens * k / active))
+    router = b.weight("WR", ("D", "EX"))
+    b.add(f"RL[b,t,ex] = {x}[b,t,d] * {router}[d,ex]", matmul=True)
+    b.add("RMX[b,t] = max(ex) RL[b,t,ex]")
+    b.add("REX[b,t,ex] = exp(RL[b,t,ex] - RMX[b,t])")
+    b.add("RSM[b,t] = sum(ex) REX[b,t,ex]")
+    b.add("RP[b,t,ex] = REX[b,t,ex] / RSM[b,t]")
+    mask = b.input("DISP", ("B", "T", "EX", "CAP"))
+    b.add(f"XE[ex,cap,d] = sum(b,t) {mask}[b,t,ex,cap] * {x}[b,t,d]")
+    gated = shape.ffn_activation in ("swiglu", "geglu")
+    act = ACTIVATIONS[("silu" if shape.ffn_activation == "swiglu" else gelu) if gated
+                      else (gelu if shape.ffn_activation == "gelu" else shape.ffn_activation)]
+    w1 = b.weight("WG" if gated else "W1", ("EX", "D", "I"))
+    b.add(f"FG[ex,cap,i] = XE[ex,cap,d] * {w1}[ex,d,i]", matmul=True)
+    if gated:
+        up = b.weight("WU", ("EX", "D", "I"))
+        b.add(f"FU[ex,cap,i] = XE[ex,cap,d] * {up}[ex,d,i]", matmul=True)
+        b.add(f"FA[ex,cap,i] = {act.format(x='FG[ex,cap,i]')} * FU[ex,cap,i]")
+    else:
+        b.add(f"FA[ex,cap,i] = {act.format(x='FG[ex,cap,i]')}")
+    down = b.weight("WD" if gated else "W2", ("EX", "I", "D"))
+    b.add(f"EO[ex,cap,d] = FA[ex,cap,i] * {down}[ex,i,d]", matmul=True)
+    b.add(f"CW[b,t,ex,cap] = {mask}[b,t,ex,cap] * RP[b,t,ex]")
+    return b.add(f"{y}[b,t,d] = sum(ex,cap) CW[b,t,ex,cap] * EO[ex,cap,d]")

@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.lower.attention import AttentionSpec, attention_variant
-from accelsim.lower.blocks import feed_forward, linear, norm, residual, rotary
+from accelsim.lower.blocks import (feed_forward, linear, mixture_of_experts, norm, residual,
+                                   rotary)
+from accelsim.errors import LoweringError
 from accelsim.lower.builder import Built, CascadeBuilder
 from accelsim.lower.precision import Precision
 from accelsim.spec.workload import ModelShape
@@ -119,16 +121,26 @@ def _layer_group(b: CascadeBuilder, plan: LayerPlan, group: Group) -> None:
     if shape.norm_position == "pre":
         attended = _attention(b, plan, group, norm(b, shape.norm, "X", "XN1", "N1", eps))
         residual(b, "X", attended, "H1")
-        ffn = feed_forward(b, norm(b, shape.norm, "H1", "XN2", "N2", eps), "FO",
-                           shape.ffn_activation, plan.gelu, shape.bias)
+        ffn = _ffn(b, plan, group, norm(b, shape.norm, "H1", "XN2", "N2", eps))
         residual(b, "H1", ffn, "Y")
     else:
         residual(b, "X", _attention(b, plan, group, "X"), "R1")
         norm(b, shape.norm, "R1", "H1", "N1", eps)
-        ffn = feed_forward(b, "H1", "FO", shape.ffn_activation, plan.gelu, shape.bias)
+        ffn = _ffn(b, plan, group, "H1")
         residual(b, "H1", ffn, "R2")
         norm(b, shape.norm, "R2", "Y", "N2", eps)
     b.output("Y", ("B", "T", "D"))
+
+
+def _ffn(b: CascadeBuilder, plan: LayerPlan, group: Group, x: str) -> str:
+    """The FFN branch on ``x``: dense, or a mixture of experts over the group's tokens."""
+    shape = plan.shape
+    if not shape.experts:
+        return feed_forward(b, x, "FO", shape.ffn_activation, plan.gelu, shape.bias)
+    if len(plan.groups) > 1:
+        raise LoweringError("a mixture of experts is lowered for one length per batch; "
+                            "give equal lengths (a single --seq or --kv)")
+    return mixture_of_experts(b, x, "FO", shape, plan.gelu, group.batch * group.tokens)
 
 
 def _attention(b: CascadeBuilder, plan: LayerPlan, group: Group, x: str) -> str:

@@ -4,7 +4,8 @@ Parameters counted (Hugging Face module layout):
 
 * per layer: Q, K, V and output projections (K and V with ``kv_heads`` heads), their biases
   if the model has biases, the FFN (two matrices, or gate/up/down for SwiGLU/GeGLU) with
-  biases, and two norms (LayerNorm: gain and bias; RMSNorm: gain);
+  biases, and two norms (LayerNorm: gain and bias; RMSNorm: gain); a mixture of experts has
+  ``experts`` FFNs and a router (hidden x experts, no bias, as Mixtral's ``gate``);
 * embeddings: the token table (vocab x hidden), learned position rows (``max_positions``, or
   the patches plus the class token for ViT), BERT's two token-type rows, its embedding
   LayerNorm and its pooler (dense hidden x hidden + bias, part of the published 110M), ViT's
@@ -33,6 +34,8 @@ def layer_parameters(shape: ModelShape) -> int:
         attention += q_width + 2 * kv_width + d
         feed_forward += (2 * ffn if gated else ffn) + d
     norms = 2 * (2 * d if shape.norm == "layernorm" else d)
+    if shape.experts:      # every expert's FFN, and the router (hidden x experts)
+        feed_forward = shape.experts * feed_forward + d * shape.experts
     return attention + feed_forward + norms
 
 

@@ -1,6 +1,6 @@
 """A Hugging Face ``config.json`` read as a workload: ``workload_from_hf_config(path)``.
 
-The families Llama, Mistral, BERT, GPT-2 and ViT are recognised by ``model_type`` (or, when
+The families Llama, Mistral, Mixtral, BERT, GPT-2 and ViT are recognised by ``model_type`` (or, when
 that is absent, by the class named in ``architectures``), and their keys are mapped onto
 :class:`~accelsim.spec.workload.ModelShape`.  Keys a config may omit take the default of the
 matching ``transformers`` config class (e.g. ``tie_word_embeddings`` true for BERT and GPT-2).
@@ -124,6 +124,13 @@ def _mistral(c: _Config) -> dict:
     return shape
 
 
+def _mixtral(c: _Config) -> dict:
+    shape = _mistral(c)
+    shape["experts"] = c.count("num_local_experts", "experts")
+    shape["experts_per_token"] = c.count("num_experts_per_tok", "experts_per_token")
+    return shape
+
+
 def _bert(c: _Config) -> dict:
     return {
         **_standard_keys(c),
@@ -169,11 +176,12 @@ def _vit(c: _Config) -> dict:
 
 
 FAMILIES: dict[str, Callable[[_Config], dict]] = {"llama": _llama, "mistral": _mistral,
-                                                   "bert": _bert, "gpt2": _gpt2, "vit": _vit}
+                                                   "mixtral": _mixtral, "bert": _bert,
+                                                   "gpt2": _gpt2, "vit": _vit}
 """``model_type`` -> reader returning ModelShape keyword arguments (family name = model_type)."""
 
-ARCHITECTURES = {"Llama": "llama", "Mistral": "mistral", "Bert": "bert", "GPT2": "gpt2",
-                 "ViT": "vit"}
+ARCHITECTURES = {"Llama": "llama", "Mixtral": "mixtral", "Mistral": "mistral", "Bert": "bert",
+                 "GPT2": "gpt2", "ViT": "vit"}
 """Class-name prefix in ``architectures`` -> ``model_type``, used when ``model_type`` is absent."""
 
 
@@ -231,7 +239,7 @@ def _model_type(c: _Config) -> str:
     return model_type
 
 
-_CROSS_FIELDS = ("kv_heads", "patch_size")
+_CROSS_FIELDS = ("kv_heads", "patch_size", "experts_per_token")
 """Fields a ModelShape cross-field message may name; the error points at its key (else heads)."""
 
 

@@ -12,8 +12,8 @@ from accelsim.spec.fields import Count, Name, SpecModel
 class ModelShape(SpecModel):
     """Hyper-parameters that determine a Transformer's work (as in a Hugging Face config.json)."""
 
-    family: Literal["bert", "gpt2", "llama", "mistral", "vit", "t5", "transformer-xl", "xlm",
-                    "opt", "gpt3", "generic"]
+    family: Literal["bert", "gpt2", "llama", "mistral", "mixtral", "vit", "t5",
+                    "transformer-xl", "xlm", "opt", "gpt3", "generic"]
     """Model family; fixes defaults such as norm placement."""
     layers: Count = Field(le=1024)
     """Number of Transformer blocks."""
@@ -53,6 +53,11 @@ class ModelShape(SpecModel):
     """Whether the LM head shares the embedding matrix."""
     bias: bool = True
     """Whether linear layers carry a bias vector."""
+    experts: Optional[Count] = Field(default=None, le=1 << 16)
+    """Mixture of experts: FFN experts per layer (each of ``ffn`` inner size); None: one
+    dense FFN."""
+    experts_per_token: Optional[Count] = None
+    """Mixture of experts: experts each token is routed to (top-k)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelShape":
@@ -62,6 +67,11 @@ class ModelShape(SpecModel):
         kv = self.kv_heads or self.heads
         if kv > self.heads or self.heads % kv:
             raise ValueError(f"kv_heads {kv} must divide heads {self.heads}")
+        if (self.experts is None) != (self.experts_per_token is None):
+            raise ValueError("experts and experts_per_token go together")
+        if self.experts is not None and self.experts_per_token > self.experts:
+            raise ValueError(f"experts_per_token {self.experts_per_token} is more than the "
+                             f"{self.experts} experts")
         if (self.image_size is None) != (self.patch_size is None):
             raise ValueError("image_size and patch_size go together")
         if self.image_size is not None and self.image_size % self.patch_size:

@@ -20,6 +20,7 @@ MATCHING = [
     # (folder under data/ holding config.json, workloads/*.yaml it must equal)
     ("Llama-2-7b-hf", "llama-2-7b"),
     ("Mistral-7B-v0.1", "mistral-7b"),
+    ("Mixtral-8x7B-v0.1", "mixtral-8x7b"),
     ("bert-base-uncased", "bert-base"),
     ("gpt2", "gpt2"),
     ("vit-base-patch16-224", "vit-b-16"),
@@ -69,7 +70,7 @@ _DROP = object()
 MALFORMED = [
     # (case, config.json object, key the error must name, words the message must contain)
     ("unknown model_type", _edit("gpt2", model_type="t5"), "model_type",
-     "llama, mistral, bert, gpt2, vit"),
+     "llama, mistral, mixtral, bert, gpt2, vit"),
     ("model_type not a string", _edit("gpt2", model_type=5), "model_type", "a string"),
     ("no model_type, unknown class", _edit("gpt2", model_type=_DROP, architectures=["T5Model"]),
      "model_type", "supported"),
@@ -89,6 +90,10 @@ MALFORMED = [
      "num_attention_heads", "not divisible"),
     ("kv heads do not divide heads", _edit("Mistral-7B-v0.1", num_key_value_heads=5),
      "num_key_value_heads", "must divide"),
+    ("zero experts", _edit("Mixtral-8x7B-v0.1", num_local_experts=0), "num_local_experts",
+     "greater than or equal to 1"),
+    ("more experts per token than experts", _edit("Mixtral-8x7B-v0.1", num_experts_per_tok=9),
+     "num_experts_per_tok", "more than the 8 experts"),
     ("patch does not divide image", _edit("vit-base-patch16-224", patch_size=15), "patch_size",
      "does not divide"),
     ("unsupported activation", _edit("gpt2", activation_function="tanh"), "activation_function",
