@@ -34,7 +34,7 @@ def _bytes(text: str) -> float:
               help="Message size as nccl-tests reports it, e.g. '1 GiB' (repeatable; default "
                    "8 B to 8 GiB, a factor of 8 apart).")
 @click.option("--devices", type=click.IntRange(min=1), default=None,
-              help="Devices taking part (default: the whole group).")
+              help="Devices taking part (default: the whole group; send_recv: always 2).")
 @click.option("--group", default=None, help="Device group (default: the first).")
 @click.option("--json", "json_path", type=OUTPUT, help="Write the rows as JSON.")
 def collective(system, op, algorithm, sizes, devices, group, json_path) -> None:
@@ -89,10 +89,15 @@ def evaluate_on_system(system_path, target, request, options) -> None:
                                "config.json), not a cascade")
     system = load_system(str(system_path))
     if options["offload_attention"]:
+        if options["tp"] or options["pp"] > 1 or options["microbatches"] > 1 or \
+                options["overlap"] != "none":
+            raise click.UsageError("--offload-attention runs the compute group at tensor "
+                                   "parallelism of all its devices; leave out --tp, --pp, "
+                                   "--microbatches and --overlap")
         return _offload(system, str(target), request, options)
     if options["price"]:
         raise click.UsageError("--price is for --offload-attention (cost per token)")
-    tp = options["tp"] or system.group(options["group"]).count // options["pp"]
+    tp = options["tp"] or max(1, system.group(options["group"]).count // options["pp"])
     plan = Parallelism(tp, options["pp"], options["microbatches"], options["overlap"])
     result = evaluate_system(system, str(target), request, plan, options["group"],
                              not options["ignore_fit"], strategy=options["strategy"],
@@ -145,8 +150,9 @@ def _prices(pairs: tuple[str, ...], system) -> dict[str, float]:
         except ValueError:
             raise click.BadParameter(f"{pair!r} is not GROUP=USD_PER_DEVICE_HOUR (e.g. "
                                      "attention=1.49)", param_hint="--price") from None
-        if not prices[name.strip()] > 0:
-            raise click.BadParameter(f"{pair!r}: a price must be positive", param_hint="--price")
+        if not 0 < prices[name.strip()] < float("inf"):
+            raise click.BadParameter(f"{pair!r}: a price must be a positive number",
+                                     param_hint="--price")
     return prices
 
 
@@ -159,6 +165,10 @@ def _offload(system, target: str, request, options) -> None:
 
     compute = system.group(options["group"]).name
     prices = _prices(options["price"], system)
+    attention = system.group(options["offload_attention"]).name
+    if prices and set(prices) != {compute, attention}:
+        raise click.BadParameter(f"give a price for both groups, {compute!r} and "
+                                 f"{attention!r}", param_hint="--price")
     search = dict(strategy=options["strategy"], budget=options["budget"])
     result = evaluate_offload(system, target, request, compute, options["offload_attention"],
                               not options["ignore_fit"], **search)

@@ -55,9 +55,10 @@ def precision(dtype: "str | Mapping[str, str] | Precision") -> Precision:
     """Element types from one name (``"bf16"``), a dict per class, or a :class:`Precision`.
 
     A string ``weights=int8,activations=fp16,kv=fp8`` (the command line's form) is read as
-    that dict.  With one name, weights, activations and KV cache use it and accumulators use fp32 when it
-    is narrower than 32 bits (int32 for int8/int4/int16), else the name itself.  In a dict,
-    ``kv`` defaults to ``activations``, ``activations`` to ``weights`` and ``accum`` as above.
+    that dict.  With one name, weights, activations and KV cache use it and accumulators use
+    fp32 when it is narrower than 32 bits (int32 for int8/int4/int16), else the name itself.
+    In a dict, ``kv`` defaults to ``activations``, ``activations`` to ``weights`` and
+    ``accum`` as above.
     """
     if isinstance(dtype, Precision):
         return dtype

@@ -20,7 +20,9 @@ the link, and the fastest protocol wins (as NCCL picks one per call)::
 * ``steps``: ring all-reduce 2(n-1), ring all-gather and reduce-scatter n-1, all-to-all n-1
   (one exchange per peer), send/recv 1; the tree all-reduce goes up and down a binary tree,
   2 ceil(log2 n) steps, and moves the whole buffer up and down (factor 2 instead of
-  2(n-1)/n).
+  2(n-1)/n).  A tree step takes the ring's per-step latency (an assumption: NCCL's own
+  tree figures are per 256 kB chunk).
+* send/recv is between two devices, whatever the group's size.
 
 All-to-all over a ring has no direct path between most pairs: each message crosses
 min(j, n - j) links to the peer j places away (shortest way round), and the time is the

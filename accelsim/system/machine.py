@@ -77,8 +77,9 @@ class System:
         return [g.name for g in self.groups].index(self.group(name).name)
 
     def link_of(self, *groups: str) -> SystemLink:
-        """The first link that joins every one of ``groups``."""
-        for link in self.links:
+        """The link that joins every one of ``groups`` and names the fewest groups (a
+        group's own link before a network that joins it to others)."""
+        for link in sorted(self.links, key=lambda lk: len(lk.groups)):
             if all(g in link.groups for g in groups):
                 return link
         raise SpecError(f"no link of {self.name} joins {', '.join(groups)}", file=self.file,

@@ -144,14 +144,21 @@ def evaluate_offload(system, workload: Any, request: Request, compute: str, atte
     if request.phase != "decode":
         raise SpecError("attention offloading is modelled for decode; use --phase decode",
                         path="phase")
+    if isinstance(request.length, tuple):
+        raise SpecError("attention offloading takes one cache length for every sequence",
+                        path="kv_len")
     spec = load_workload(workload)
     file = workload if isinstance(workload, str) else None
     groups = system.group(compute), system.group(attention)
+    if groups[0].name == groups[1].name:
+        raise SpecError(f"attention is offloaded to another group than the compute group "
+                        f"({compute!r})", file=system.file, path="devices")
     request = replace(request, kernel_ends=tuple(request.kernel_ends) + KERNEL_ENDS)
-    parts = [shard(spec, g.count, file) for g in groups]
+    parts = [shard(spec, groups[0].count, file),
+             shard(spec, groups[1].count, file, heads_only=True)]
+    weights = per_device_bytes(parts[0], request, (spec.model.layers,))[0]
+    kv = per_device_bytes(parts[1], request, (spec.model.layers,))[1]
     if check_fit:
-        weights = per_device_bytes(parts[0], request, (spec.model.layers,))[0]
-        kv = per_device_bytes(parts[1], request, (spec.model.layers,))[1]
         for g, needed, what in ((groups[0], weights, "the weights"), (groups[1], kv,
                                                                       "the KV cache")):
             check_fits(needed, g.arch, what, (system.file, f"devices[{system.index(g.name)}]"
@@ -164,9 +171,8 @@ def evaluate_offload(system, workload: Any, request: Request, compute: str, atte
     reduce = 2 * system.collective("all_reduce", moved, tp, groups[0].name).time_s
     to, back = _transfers(system, spec, request, groups)
     ends = sum(e.report.latency_s for e in results[0].einsums if e.part != "layer")
-    memory = tuple((r.weights_bytes if i == 0 else 0.0, r.kv_cache_bytes if i else 0.0,
-                    g.arch.levels[0].capacity_bytes)
-                   for i, (g, r) in enumerate(zip(groups, results)))
+    memory = ((weights, 0.0, groups[0].arch.levels[0].capacity_bytes),
+              (0.0, kv, groups[1].arch.levels[0].capacity_bytes))
     return OffloadResult(system.name, results[0], results[1], (tp, groups[1].count),
                          _part_s(results[0], core, False) + (reduce if tp > 1 else 0.0),
                          _part_s(results[1], core, True), to, back, spec.model.layers, ends,

@@ -54,25 +54,30 @@ class Parallelism(NamedTuple):
     not at all, or Ladder Residual's overlap with the next block."""
 
 
-def shard(workload: Any, tp: int, file: str | None = None):
+def shard(workload: Any, tp: int, file: str | None = None, heads_only: bool = False):
     """One device's share of ``workload`` under tensor parallelism ``tp`` (module
     docstring), as a workload spec; a degree that does not divide the heads, the KV heads
-    or the FFN is refused naming the field."""
+    or the FFN is refused naming the field.  ``heads_only``: split the heads alone (a
+    device that runs only attention), leaving the FFN and vocabulary whole."""
     spec = load_workload(workload)
     m = spec.model
+    if not isinstance(tp, int) or tp < 1:
+        raise SpecError(f"tensor parallelism must be a whole number >= 1, got {tp!r}",
+                        path="tp")
     if tp == 1:
         return spec
     kv = m.kv_heads or m.heads
-    for field, value in (("heads", m.heads), ("ffn", m.ffn)):
+    for field, value in (("heads", m.heads),) + ((("ffn", m.ffn),) if not heads_only else ()):
         if value % tp:
             raise SpecError(f"tensor parallelism {tp} does not divide the model's {field} "
                             f"({value})", file=file, path=f"model.{field}")
     if kv % tp and tp % kv:
         raise SpecError(f"tensor parallelism {tp} neither divides the {kv} KV heads nor is a "
                         "multiple of them (to replicate them)", file=file, path="model.kv_heads")
+    split = 1 if heads_only else tp
     model = m.model_copy(update=dict(
-        heads=m.heads // tp, kv_heads=max(1, kv // tp), head_dim=head_dim(m), ffn=m.ffn // tp,
-        vocab=math.ceil(m.vocab / tp) if m.vocab else None))
+        heads=m.heads // tp, kv_heads=max(1, kv // tp), head_dim=head_dim(m),
+        ffn=m.ffn // split, vocab=math.ceil(m.vocab / split) if m.vocab else None))
     return spec.model_copy(update=dict(name=f"{spec.name} (TP {tp} shard)", model=model))
 
 
@@ -181,6 +186,13 @@ def evaluate_system(system, workload: Any, request: Request, plan: Parallelism =
     from accelsim.pipeline import evaluate_workload
 
     found = system.group(group)
+    for name, value in zip(("tp", "pp", "microbatches"), plan[:3]):
+        if not isinstance(value, int) or value < 1:
+            raise SpecError(f"{name} must be a whole number >= 1, got {value!r}", path=name)
+    if isinstance(request.length, tuple) and (plan.tp > 1 or plan.overlap != "none"):
+        raise SpecError("a batch of several lengths is evaluated on a system without tensor "
+                        "parallelism or overlap (its layer repeats per length); give one "
+                        "length", path="tp")
     if plan.overlap not in OVERLAPS:
         raise SpecError(f"unknown overlap {plan.overlap!r}; expected one of "
                         f"{', '.join(OVERLAPS)}", path="overlap")
@@ -204,7 +216,7 @@ def evaluate_system(system, workload: Any, request: Request, plan: Parallelism =
     if plan.tp > 1:    # the all-reduces follow the attention and FFN output projections
         micro = replace(micro, kernel_ends=tuple(micro.kernel_ends) + TP_REDUCED)
     device = evaluate_workload(found.arch, part, micro, **search)
-    link = system.link_of(found.name).link
+    link = system.link_of(found.name).link if plan.tp * plan.pp > 1 else None
     moved = _tokens(spec, micro) * spec.model.hidden * BYTES_PER_ELEMENT[
         micro.precision.activations]
     collectives = tuple(system.collective("all_reduce", moved, plan.tp, found.name)
@@ -262,8 +274,12 @@ def per_device_bytes(part, request: Request, layers: tuple[int, ...]) -> tuple[f
     per_layer = parameter_count(part, embeddings=False, lm_head=False) / total
     pre = parameter_count(part, embeddings=True, lm_head=False) - per_layer * total
     post = parameter_count(part, embeddings=False, lm_head=True) - per_layer * total
-    weights = max(n * per_layer + (pre if i == 0 else 0) + (post if i == len(layers) - 1 else 0)
-                  for i, n in enumerate(layers)) * size
+    if len(layers) == 1:       # one stage holds everything (a tied table once)
+        weights = parameter_count(part) * size
+    else:
+        weights = max(n * per_layer + (pre if i == 0 else 0)
+                      + (post if i == len(layers) - 1 else 0)
+                      for i, n in enumerate(layers)) * size
     if not part.model.causal:      # encoders keep no cache between steps
         return weights, 0.0
     kv = kv_cache_bytes_per_token(part, request.precision.kv) * _context(part, request)

@@ -90,3 +90,28 @@ def test_cli_reports_throughput_and_cost(run_cli):
     assert "pipelined   two batches in flight" in out and "per million tokens" in out
     code, out, err = run_cli(*args, "--price", "attention=cheap")
     assert code == 2 and "GROUP=USD_PER_DEVICE_HOUR" in out + err
+
+
+def test_offload_refuses_what_it_cannot_mean(run_cli):
+    system = load_system(PAIR)
+    with pytest.raises(SpecError, match="another group than the compute group"):
+        evaluate_offload(system, LLAMA3, Request.for_workload(LLAMA3, phase="decode"),
+                         "compute", "compute")
+    args = ("evaluate", PAIR, LLAMA3, "--phase", "decode", "--offload-attention", "attention")
+    code, out, err = run_cli(*args, "--tp", "2")
+    assert code == 2 and "leave out --tp" in out + err
+    code, out, err = run_cli(*args, "--price", "attention=1.49")
+    assert code == 2 and "give a price for both groups" in out + err
+
+
+def test_a_groups_own_link_comes_before_the_network(tmp_path):
+    text = Path(PAIR).read_text()
+    links = text[text.index("links:"):]
+    ndr = links[links.index("  - name: ndr"):]
+    reordered = text.replace(links, "links:\n" + ndr + links[len("links:\n"):links.index(
+        "  - name: ndr")])
+    path = tmp_path / "pair.yaml"
+    path.write_text(reordered.replace("../", str(ROOT / "hw_configs") + "/"))
+    system = load_system(str(path))
+    assert system.links[0].name == "ndr"
+    assert system.link_of("compute").name == "nvlink4"

@@ -162,3 +162,28 @@ def test_a_plan_that_overflows_a_device_is_refused_unless_asked(dgx, run_cli):
                              "--kv", "16", "--budget", "5", "--ignore-fit", "--no-ends")
     assert code == 0, err
     assert "does NOT fit" in out
+
+
+def test_one_stage_holds_a_tied_table_once(dgx):
+    # GPT-2, by hand: embeddings 50257 x 768 + 1024 x 768, 12 layers of 7,087,872, the final
+    # norm 1536: 124,439,808 parameters in bf16 on one device
+    from accelsim.system.parallel import per_device_bytes
+
+    request = Request.for_workload(GPT2, seq_len=16)
+    assert per_device_bytes(shard(GPT2, 1), request, (12,))[0] == 124_439_808 * 2
+
+
+def test_the_bubble_of_equal_stages_by_hand():
+    from accelsim.system.parallel import SystemResult
+
+    # 4 stages of 1 s, 8 microbatches: 11 s; a device is busy 8 s of them: idle 3/11
+    r = SystemResult("s", "g", Parallelism(1, 4, 8), None, (), (1.0,) * 4, None, 11.0, 1,
+                     0.0, 0.0, 1.0, 11.0)
+    assert r.bubble == pytest.approx(3 / 11)
+
+
+def test_plans_the_cli_cannot_run_are_refused_cleanly(run_cli):
+    code, out, err = run_cli("evaluate", DGX_H100, GPT2, "--pp", "9", "--seq", "16")
+    assert code == 2 and "needs 9 devices" in err
+    with pytest.raises(SpecError, match="several lengths"):
+        evaluate_system(load_system(DGX_H100), GPT2, Request(seq_len=[8, 16]), Parallelism(2))
