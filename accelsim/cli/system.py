@@ -90,15 +90,18 @@ def evaluate_on_system(system_path, target, request, options) -> None:
     system = load_system(str(system_path))
     if options["offload_attention"]:
         if options["tp"] or options["pp"] > 1 or options["microbatches"] > 1 or \
-                options["overlap"] != "none":
+                options["overlap"] != "none" or options["ep"] > 1:
             raise click.UsageError("--offload-attention runs the compute group at tensor "
-                                   "parallelism of all its devices; leave out --tp, --pp, "
-                                   "--microbatches and --overlap")
+                                   "parallelism of all its devices; leave out --tp, --ep, "
+                                   "--pp, --microbatches and --overlap")
         return _offload(system, str(target), request, options)
     if options["price"]:
         raise click.UsageError("--price is for --offload-attention (cost per token)")
-    tp = options["tp"] or max(1, system.group(options["group"]).count // options["pp"])
-    plan = Parallelism(tp, options["pp"], options["microbatches"], options["overlap"])
+    spread = options["pp"] * options["ep"]
+    tp = options["tp"] or (max(1, system.group(options["group"]).count // spread)
+                           if options["ep"] == 1 else 1)
+    plan = Parallelism(tp, options["pp"], options["microbatches"], options["overlap"],
+                       options["ep"])
     result = evaluate_system(system, str(target), request, plan, options["group"],
                              not options["ignore_fit"], strategy=options["strategy"],
                              budget=options["budget"])

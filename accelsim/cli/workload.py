@@ -49,6 +49,9 @@ from accelsim.cli.common import (OUTPUT, check_roles, cli, parse_roles, parse_si
               help="Systems: tensor-parallel degree (default: the group's devices / --pp).")
 @click.option("--pp", type=click.IntRange(min=1), default=1, show_default=True,
               help="Systems: pipeline stages.")
+@click.option("--ep", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Systems, mixtures of experts: devices the experts are spread over (each "
+                   "runs its share of the sequences).")
 @click.option("--microbatches", type=click.IntRange(min=1), default=1, show_default=True,
               help="Systems: microbatches the batch is split into.")
 @click.option("--group", default=None, help="Systems: the device group (default: the first).")
@@ -94,8 +97,10 @@ def evaluate(hardware, target, **options) -> None:
         request = Request.for_workload(target, **given, embeddings=ends, lm_head=ends)
         return evaluate_on_system(hardware, target, request, options)
     if ((options["tp"] or 1) > 1 or options["pp"] > 1 or options["microbatches"] > 1
+            or options["ep"] > 1
             or options["overlap"] != "none" or options["offload_attention"]):
-        raise click.UsageError("--tp, --pp, --microbatches, --overlap and --offload-attention "
+        raise click.UsageError("--tp, --ep, --pp, --microbatches, --overlap and "
+                               "--offload-attention "
                                "need a system spec "
                                "(kind: system, e.g. hw_configs/systems/dgx-h100.yaml)")
     if is_workload(target):

@@ -111,7 +111,7 @@ def active_experts(experts: int, per_token: int, tokens: int) -> int:
 
 
 def mixture_of_experts(b: CascadeBuilder, x: str, y: str, shape, gelu: str,
-                       tokens: int) -> str:
+                       tokens: int, shards: int = 1) -> str:
     """A mixture-of-experts FFN on ``x[b,t,d]`` for ``tokens`` tokens (Shazeer et al.,
     arXiv:1701.06538; top-k routing as Mixtral, arXiv:2401.04088, Section 2.1):
 
@@ -129,9 +129,17 @@ def mixture_of_experts(b: CascadeBuilder, x: str, y: str, shape, gelu: str,
       ceil(tokens x k / active) rows (balanced routing, capacity factor 1).
 
     Dispatch and combine count as multiply-adds (the one-hot einsums), not as FLOPs of
-    matrix products; a GPU kernel that gathers rows instead does less."""
-    k, experts = shape.experts_per_token, shape.experts
-    active = active_experts(experts, k, tokens)
+    matrix products; a GPU kernel that gathers rows instead does less.
+
+    Expert parallelism over ``shards`` devices: ``shape.experts`` are this device's experts
+    (the model's divided by ``shards``) and ``tokens`` its own; every device routes as many,
+    so the model's experts see ``tokens x shards`` tokens, this device's share of the active
+    ones is ``active / shards`` (rounded up) and they receive ``tokens x k`` rows in all
+    (uniform routing)."""
+    k, experts = shape.experts_per_token, shape.experts * shards
+    expected = experts * (1 - (1 - k / experts) ** (tokens * shards))
+    active = (active_experts(experts, k, tokens) if shards == 1
+              else min(shape.experts, max(1, math.ceil(expected / shards - 1e-9))))
     b.rank("EX", active)
     b.rank("CAP", math.ceil(tokens * k / active))
     router = b.weight("WR", ("D", "EX"))

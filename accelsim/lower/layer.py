@@ -67,6 +67,8 @@ class LayerPlan:
     """Whether a key mask input MASK[B, M] is read (padded batches)."""
     precision: Precision
     groups: tuple[Group, ...]
+    expert_shards: int = 1
+    """Devices the experts are spread over (Request.expert_shards)."""
 
     @property
     def rope(self) -> bool:
@@ -140,7 +142,8 @@ def _ffn(b: CascadeBuilder, plan: LayerPlan, group: Group, x: str) -> str:
     if len(plan.groups) > 1:
         raise LoweringError("a mixture of experts is lowered for one length per batch; "
                             "give equal lengths (a single --seq or --kv)")
-    return mixture_of_experts(b, x, "FO", shape, plan.gelu, group.batch * group.tokens)
+    return mixture_of_experts(b, x, "FO", shape, plan.gelu, group.batch * group.tokens,
+                              plan.expert_shards)
 
 
 def _attention(b: CascadeBuilder, plan: LayerPlan, group: Group, x: str) -> str:

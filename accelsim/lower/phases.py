@@ -65,7 +65,8 @@ def lower(workload: Any, request: Request | str | None = None, *, padded: bool =
     plan = LayerPlan(shape=shape, head_dim=head_dim(shape), kv_heads=shape.kv_heads or shape.heads,
                      eps=_eps(shape, norm_eps), gelu=_gelu(shape, gelu),
                      attention=request.attention, block=block, decode=phase == "decode",
-                     padded=masked, precision=request.precision, groups=groups)
+                     padded=masked, precision=request.precision, groups=groups,
+                     expert_shards=request.expert_shards)
     base = spec.name.replace(" ", "-")
     built = [layer_cascade(plan, f"{base}-layer-{phase}")]
     pre = embedding_cascade(plan, f"{base}-embeddings") if request.embeddings else None

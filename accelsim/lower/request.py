@@ -61,6 +61,11 @@ class Request:
     """Lower the embedding cascade that runs before the layers."""
     lm_head: bool = False
     """Lower the final norm and LM head that run after the layers."""
+    expert_shards: int = 1
+    """Expert parallelism: the devices a mixture of experts' experts are spread over.  This
+    device runs the request's sequences through attention and holds ``experts /
+    expert_shards`` of the experts (the workload lists those), which receive their share of
+    every device's tokens (accelsim.lower.blocks.mixture_of_experts)."""
     kernel_ends: tuple[str, ...] = ()
     """Einsums (by canonical name, e.g. ``AO``) after which a fused kernel must end: their
     output leaves the device, as before a tensor-parallel all-reduce.  In a variable-length
@@ -89,6 +94,7 @@ class Request:
             raise SpecError(f"kernel_ends must be a list of Einsum names, got "
                             f"{self.kernel_ends!r}")
         object.__setattr__(self, "kernel_ends", tuple(self.kernel_ends))
+        count(self.expert_shards, "expert_shards")
         attention = self.attention
         if attention is None:
             attention = "3pass" if self.fuse else (

@@ -156,12 +156,12 @@ def timeline(result, path: str | os.PathLike, layers: int = 2) -> str:
     """A Gantt chart of ``layers`` layers of a workload on a system
     (accelsim.system.parallel.SystemResult): the compute stream's blocks (attention, FFN) and
     the communication stream's all-reduces, as the overlap in use places them."""
-    from accelsim.system.parallel import block_compute_s
+    from accelsim.system.parallel import block_comm_s, block_compute_s
     from accelsim.system.schedule import chain_timeline
 
     plt, fig, ax = _figure(path)
     compute = list(block_compute_s(result.device)) * layers
-    reduce = [c.time_s for c in result.collectives] * layers or [0.0] * len(compute)
+    reduce = block_comm_s(result.parallelism, result.collectives) * layers
     rows = {"compute": 1, "communication": 0}
     colours = ("tab:blue", "tab:orange")
     for stream, k, start, end in chain_timeline(compute, reduce, result.parallelism.overlap):
@@ -170,7 +170,7 @@ def timeline(result, path: str | os.PathLike, layers: int = 2) -> str:
                            color=colours[k % 2], edgecolor="black")
             ax.text((start + end) / 2 * 1e6, rows[stream], f"{'AF'[k % 2]}{k // 2}",
                     ha="center", va="center", fontsize=8)
-    ax.set_yticks([0, 1], ["all-reduce", "compute"])
+    ax.set_yticks([0, 1], ["communication", "compute"])
     ax.set_xlabel("time (us)")
     plan = result.parallelism
     ax.set_title(f"{result.device.workload} on {result.system}: TP {plan.tp}, overlap "

@@ -200,12 +200,14 @@ def cascade_search_lines(found, objective: str | None = None) -> list[str]:
 def system_lines(result) -> list[str]:
     """Totals of a workload on a system (accelsim.system.parallel.SystemResult)."""
     plan = result.parallelism
-    lines = [f"system      {result.system}, group {result.group!r}: TP {plan.tp} x PP {plan.pp}, "
-             f"{plan.microbatches} microbatch(es)",
+    lines = [f"system      {result.system}, group {result.group!r}: TP {plan.tp} x EP {plan.ep} "
+             f"x PP {plan.pp}, {plan.microbatches} microbatch(es)",
              "table       one device of one stage, one microbatch"]
-    for name, c in zip(("attention", "ffn"), result.collectives):
-        lines.append(f"all-reduce  {name}: {_si(c.size_bytes, 'B')} over {c.devices} devices in "
-                     f"{_si(c.time_s, 's')} ({c.protocol}, {c.busbw / 1e9:.1f} GB/s bus)")
+    names = (("dispatch", "combine") if plan.ep > 1 else ("attention", "ffn"))
+    for name, c in zip(names, result.collectives):
+        lines.append(f"{c.op.replace('_', '-'):<11} {name}: {_si(c.size_bytes, 'B')} over "
+                     f"{c.devices} devices in {_si(c.time_s, 's')} ({c.protocol}, "
+                     f"{c.busbw / 1e9:.1f} GB/s bus)")
     if result.transfer is not None:
         lines.append(f"transfer    {_si(result.transfer.size_bytes, 'B')} between stages in "
                      f"{_si(result.transfer.time_s, 's')}")

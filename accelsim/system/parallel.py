@@ -10,6 +10,12 @@ any other; each layer then adds two all-reduces of its activations (after attent
 after the FFN: tokens x hidden elements).  The embeddings and the LM head are split by
 vocabulary (ceil(vocab / tp) rows each; the logits are not gathered).
 
+**Expert parallelism** of degree ``ep`` (a mixture of experts): each device runs
+``batch / ep`` of the sequences through attention and holds ``experts / ep`` of the experts;
+each layer sends every token's ``experts_per_token`` copies to their experts and the
+results back, two all-to-alls of the activations (accelsim.lower.blocks.mixture_of_experts
+sizes a device's experts' work).
+
 **Pipeline parallelism** of degree ``pp`` gives each stage (a group of ``tp`` devices)
 consecutive layers, as evenly as they go (the first stages take one more when ``pp`` does
 not divide the layers); the first stage also runs the embeddings, the last the LM head.
@@ -52,6 +58,14 @@ class Parallelism(NamedTuple):
     overlap: str = "none"
     """How each block's all-reduce meets the compute (accelsim.system.schedule.OVERLAPS):
     not at all, or Ladder Residual's overlap with the next block."""
+    ep: int = 1
+    """Expert parallelism: devices a mixture of experts' experts are spread over (each runs
+    its share of the sequences through attention)."""
+
+    @property
+    def devices(self) -> int:
+        """Devices the plan occupies."""
+        return self.tp * self.ep * self.pp
 
 
 def shard(workload: Any, tp: int, file: str | None = None, heads_only: bool = False):
@@ -179,58 +193,116 @@ def _microbatch(request: Request, microbatches: int) -> Request:
 def evaluate_system(system, workload: Any, request: Request, plan: Parallelism = Parallelism(),
                     group: str | None = None, check_fit: bool = True,
                     **search: Any) -> SystemResult:
-    """Evaluate ``workload`` on ``plan.tp x plan.pp`` devices of ``group`` (module
-    docstring); ``search`` goes to :func:`accelsim.pipeline.evaluate_workload`.  A plan
-    whose weights and KV cache overflow a device is refused unless ``check_fit`` is
-    False."""
+    """Evaluate ``workload`` on ``plan.devices`` devices of ``group`` (module docstring);
+    ``search`` goes to :func:`accelsim.pipeline.evaluate_workload`.  A plan whose weights
+    and KV cache overflow a device is refused unless ``check_fit`` is False."""
     from accelsim.pipeline import evaluate_workload
 
     found = system.group(group)
-    for name, value in zip(("tp", "pp", "microbatches"), plan[:3]):
-        if not isinstance(value, int) or value < 1:
-            raise SpecError(f"{name} must be a whole number >= 1, got {value!r}", path=name)
-    if isinstance(request.length, tuple) and (plan.tp > 1 or plan.overlap != "none"):
-        raise SpecError("a batch of several lengths is evaluated on a system without tensor "
-                        "parallelism or overlap (its layer repeats per length); give one "
-                        "length", path="tp")
-    if plan.overlap not in OVERLAPS:
-        raise SpecError(f"unknown overlap {plan.overlap!r}; expected one of "
-                        f"{', '.join(OVERLAPS)}", path="overlap")
-    if plan.tp * plan.pp > found.count:
-        raise SpecError(f"TP {plan.tp} x PP {plan.pp} needs {plan.tp * plan.pp} devices; group "
-                        f"{found.name!r} of {system.name} has {found.count}", file=system.file,
-                        path="devices")
     spec = load_workload(workload)
     file = workload if isinstance(workload, str) else None
-    if plan.pp > spec.model.layers:
-        raise SpecError(f"{plan.pp} pipeline stages for {spec.model.layers} layers",
-                        file=file, path="model.layers")
-    part = shard(spec, plan.tp, file)
+    _check_plan(system, found, spec, request, plan, file)
+    part, local = _device_share(spec, request, plan, file)
     layers = stage_layers(spec.model.layers, plan.pp)
-    weights, kv = per_device_bytes(part, request, layers)
+    weights, kv = per_device_bytes(part, local, layers)
     if check_fit:
         check_fits(weights + kv, found.arch, f"weights {weights / 1e9:.2f} GB + KV cache "
                    f"{kv / 1e9:.2f} GB", (system.file, f"devices[{system.index(found.name)}]"
                                                        ".count"))
-    micro = _microbatch(request, plan.microbatches)
+    micro = _microbatch(local, plan.microbatches)
     if plan.tp > 1:    # the all-reduces follow the attention and FFN output projections
         micro = replace(micro, kernel_ends=tuple(micro.kernel_ends) + TP_REDUCED)
     device = evaluate_workload(found.arch, part, micro, **search)
-    link = system.link_of(found.name).link if plan.tp * plan.pp > 1 else None
     moved = _tokens(spec, micro) * spec.model.hidden * BYTES_PER_ELEMENT[
         micro.precision.activations]
-    collectives = tuple(system.collective("all_reduce", moved, plan.tp, found.name)
-                        for _ in ("attention", "ffn")) if plan.tp > 1 else ()
-    transfer = collective("send_recv", moved, 2, link) if plan.pp > 1 else None
+    collectives = _layer_collectives(system, found.name, plan, moved,
+                                     spec.model.experts_per_token or 1)
+    transfer = (collective("send_recv", moved, 2, system.link_of(found.name).link)
+                if plan.pp > 1 else None)
 
     def total(overlap: str) -> tuple[tuple[float, ...], float]:
-        stages = _stages(device, collectives, layers, overlap)
+        stages = _stages(device, block_comm_s(plan, collectives), layers, overlap)
         return stages, pipeline_s(stages, plan.microbatches, transfer.time_s if transfer else 0)
 
     stages, latency = total(plan.overlap)
     return SystemResult(system.name, found.name, plan, device, collectives, stages, transfer,
                         latency, _tokens(spec, request), weights, kv,
                         found.arch.levels[0].capacity_bytes, total("none")[1])
+
+
+def _check_plan(system, found, spec, request: Request, plan: Parallelism, file) -> None:
+    """Refuse plans that cannot run, naming what is wrong."""
+    for name, value in zip(("tp", "pp", "microbatches", "ep"), plan[:3] + (plan.ep,)):
+        if not isinstance(value, int) or value < 1:
+            raise SpecError(f"{name} must be a whole number >= 1, got {value!r}", path=name)
+    if plan.overlap not in OVERLAPS:
+        raise SpecError(f"unknown overlap {plan.overlap!r}; expected one of "
+                        f"{', '.join(OVERLAPS)}", path="overlap")
+    if isinstance(request.length, tuple) and (plan.tp * plan.ep > 1 or plan.overlap != "none"):
+        raise SpecError("a batch of several lengths is evaluated on a system without tensor "
+                        "or expert parallelism or overlap (its layer repeats per length); "
+                        "give one length", path="tp")
+    if plan.devices > found.count:
+        raise SpecError(f"TP {plan.tp} x EP {plan.ep} x PP {plan.pp} needs {plan.devices} "
+                        f"devices; group {found.name!r} of {system.name} has {found.count}",
+                        file=system.file, path="devices")
+    if plan.pp > spec.model.layers:
+        raise SpecError(f"{plan.pp} pipeline stages for {spec.model.layers} layers",
+                        file=file, path="model.layers")
+    if plan.ep > 1:
+        _check_experts(spec.model, request, plan, file)
+
+
+def _check_experts(model, request: Request, plan: Parallelism, file) -> None:
+    """Expert parallelism needs experts it can divide, a batch it can divide, and runs
+    without tensor parallelism or overlap here."""
+    if not model.experts:
+        raise SpecError("expert parallelism needs a mixture of experts (model.experts)",
+                        file=file, path="model.experts")
+    if model.experts % plan.ep:
+        raise SpecError(f"expert parallelism {plan.ep} does not divide the model's "
+                        f"{model.experts} experts", file=file, path="model.experts")
+    if request.batch % plan.ep:
+        raise SpecError(f"expert parallelism {plan.ep} does not divide the batch of "
+                        f"{request.batch} (each device runs its share of the sequences)",
+                        path="batch")
+    if plan.tp > 1 or plan.overlap != "none":
+        raise SpecError("expert parallelism is modelled without tensor parallelism or "
+                        "overlap", path="ep")
+
+
+def _device_share(spec, request: Request, plan: Parallelism, file):
+    """(the workload one device holds, the request it runs): its tensor-parallel shard, or
+    under expert parallelism its sequences and its experts."""
+    if plan.ep == 1:
+        return shard(spec, plan.tp, file), request
+    m = spec.model
+    model = m.model_copy(update={"experts": m.experts // plan.ep})
+    part = spec.model_copy(update={"name": f"{spec.name} (EP {plan.ep} share)",
+                                   "model": model})
+    return part, replace(request, batch=request.batch // plan.ep, expert_shards=plan.ep)
+
+
+def _layer_collectives(system, group: str, plan: Parallelism, moved: float,
+                       per_token: int) -> tuple[Collective, ...]:
+    """One layer's collectives: tensor parallelism's two all-reduces of the activations, or
+    expert parallelism's all-to-all dispatch and combine of every token's ``per_token``
+    copies (``moved`` bytes of activations per device, once per copy)."""
+    if plan.tp > 1:
+        return tuple(system.collective("all_reduce", moved, plan.tp, group) for _ in "ab")
+    if plan.ep > 1:
+        return tuple(system.collective("all_to_all", moved * per_token, plan.ep, group)
+                     for _ in "ab")
+    return ()
+
+
+def block_comm_s(plan: Parallelism, collectives) -> list[float]:
+    """Communication after each block of a layer (attention, FFN): an all-reduce after each
+    under tensor parallelism; under expert parallelism both all-to-alls fall in the FFN
+    block (dispatch before the experts, combine after), none after attention."""
+    if plan.ep > 1:
+        return [0.0, sum(c.time_s for c in collectives)]
+    return [c.time_s for c in collectives] or [0.0, 0.0]
 
 
 def block_compute_s(device) -> tuple[float, float]:
@@ -243,14 +315,14 @@ def block_compute_s(device) -> tuple[float, float]:
             sum(e.report.latency_s for e in layer[cut + 1:]))
 
 
-def _stages(device, collectives, layers: tuple[int, ...], overlap: str) -> tuple[float, ...]:
+def _stages(device, reduce: list[float], layers: tuple[int, ...],
+            overlap: str) -> tuple[float, ...]:
     """Each stage's time for one microbatch: its layers' blocks and all-reduces on the two
     streams (accelsim.system.schedule), the embeddings on the first, the LM head on the
     last."""
     ends = {p: sum(e.report.latency_s for e in device.einsums if e.part == p)
             for p in ("pre", "post")}
     compute = list(block_compute_s(device))
-    reduce = [c.time_s for c in collectives] or [0.0, 0.0]
     return tuple(chain_s(compute * n, reduce * n, overlap) + (ends["pre"] if i == 0 else 0.0)
                  + (ends["post"] if i == len(layers) - 1 else 0.0)
                  for i, n in enumerate(layers))

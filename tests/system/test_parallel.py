@@ -119,9 +119,10 @@ def test_cli_evaluates_a_workload_on_a_system(run_cli, tmp_path):
     code, out, err = run_cli("evaluate", DGX_H100, GPT2, "--tp", "2", "--pp", "2", "--seq", "32",
                              "--budget", "20", "--json", str(tmp_path / "s.json"))
     assert code == 0, err
-    assert "TP 2 x PP 2" in out and "all-reduce  attention" in out and "bubble" in out
+    assert "TP 2 x EP 1 x PP 2" in out and "all-reduce  attention" in out and "bubble" in out
     document = json.loads((tmp_path / "s.json").read_text())["system"]
-    assert document["parallelism"] == {"tp": 2, "pp": 2, "microbatches": 1, "overlap": "none"}
+    assert document["parallelism"] == {"tp": 2, "pp": 2, "microbatches": 1, "overlap": "none",
+                                       "ep": 1}
     assert len(document["collectives"]) == 2 and document["device"]["einsums"]
     code, out, err = run_cli("evaluate", DGX_H100, GPT2, "--tp", "5")
     assert code == 2 and "model.heads" in err and "gpt2.yaml" in err
