@@ -65,7 +65,7 @@ def collective(system, op, algorithm, sizes, devices, group, json_path) -> None:
         from accelsim.report import write_json
 
         write_json(json_path, {"system": machine.name, "link": link.name, "rows": [
-            dict(r._asdict(), algbw=r.algbw, busbw=r.busbw) for r in rows]})
+            r.to_dict() for r in rows]})
     print_all([table], lines)
 
 

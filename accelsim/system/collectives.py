@@ -86,6 +86,10 @@ class Collective(NamedTuple):
         """Bus bandwidth: algbw times NCCL's factor for the operation."""
         return self.algbw * bus_factor(self.op, self.devices)
 
+    def to_dict(self) -> dict:
+        """Plain values for JSON, the two bandwidths included."""
+        return dict(self._asdict(), algbw=self.algbw, busbw=self.busbw)
+
 
 def bus_factor(op: str, n: int) -> float:
     """NCCL's bus-bandwidth factor of ``op`` over ``n`` devices (module docstring)."""

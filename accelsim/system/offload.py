@@ -118,13 +118,10 @@ class OffloadResult:
 
     def to_dict(self, alone_tokens_per_s: float | None = None) -> dict:
         """Plain values for JSON, with the compute group alone's throughput if given."""
-        def plain(c):
-            return dict(c._asdict(), algbw=c.algbw, busbw=c.busbw)
-
         return {"system": self.system, "devices": list(self.devices),
                 "compute_s": self.compute_s, "attention_s": self.attention_s,
-                "to_attention": plain(self.to_attention),
-                "from_attention": plain(self.from_attention), "layers": self.layers,
+                "to_attention": self.to_attention.to_dict(),
+                "from_attention": self.from_attention.to_dict(), "layers": self.layers,
                 "layer_s": self.layer_s, "period_s": self.period_s,
                 "latency_s": self.latency_s, "tokens": self.tokens,
                 "tokens_per_s": self.tokens_per_s, "alone_tokens_per_s": alone_tokens_per_s,

@@ -159,13 +159,10 @@ class SystemResult:
 
     def to_dict(self) -> dict:
         """Plain values for JSON: the totals, the collectives and the device's result."""
-        def plain(c):
-            return None if c is None else dict(c._asdict(), algbw=c.algbw, busbw=c.busbw)
-
         return {"system": self.system, "group": self.group,
                 "parallelism": self.parallelism._asdict(),
-                "collectives": [plain(c) for c in self.collectives],
-                "transfer": plain(self.transfer), "stage_s": list(self.stage_s),
+                "collectives": [c.to_dict() for c in self.collectives],
+                "transfer": self.transfer and self.transfer.to_dict(), "stage_s": list(self.stage_s),
                 "layer_compute_s": self.layer_compute_s, "layer_comm_s": self.layer_comm_s,
                 "model_latency_s": self.model_latency_s, "tokens": self.tokens,
                 "tokens_per_s": self.tokens_per_s, "bubble": self.bubble,
